@@ -1,0 +1,8 @@
+// micrograd.hpp: the whole header-only core (include this one).
+#pragma once
+
+#include "micrograd/arena.hpp"
+#include "micrograd/backward.hpp"
+#include "micrograd/node.hpp"
+#include "micrograd/ops.hpp"
+#include "micrograd/value.hpp"

@@ -1,0 +1,93 @@
+// micrograd/value.hpp: Value<T>, the user-facing handle to a node, and its operators.
+#pragma once
+
+#include <type_traits>
+#include <utility>
+
+#include "backward.hpp"
+
+namespace micrograd {
+
+// A reference-counted handle to one scalar of a graph, with micrograd's operators.
+// Copies share the node; the node lives while any handle or consumer refers to it.
+//
+//     Value<double> a = 2.0, b = -3.0;
+//     Value<double> c = (a * b + a.pow(2)).relu();
+//     c.backward();  // a.grad() == dc/da
+template <class T>
+class Value {
+    static_assert(std::is_floating_point_v<T>, "Value<T> needs a floating-point T");
+
+public:
+    using scalar_type = T;
+    using node_type = Node<T>;
+
+    // A new leaf holding `data` (implicit, so numbers mix with values in expressions).
+    Value(T data = T(0)) : Value(make(Op::leaf, data, nullptr, nullptr)) {}
+
+    // A new handle to an existing node (adds a reference).
+    static Value from_node(node_type* n) noexcept { return Value(n); }
+
+    Value(const Value& other) noexcept : n_(other.n_) { detail::retain(n_); }
+    Value(Value&& other) noexcept : n_(std::exchange(other.n_, nullptr)) {}
+    Value& operator=(Value other) noexcept {
+        std::swap(n_, other.n_);
+        return *this;
+    }
+    ~Value() {
+        if (n_ != nullptr) detail::release(n_);
+    }
+
+    T data() const noexcept { return n_->data; }
+    void set_data(T data) noexcept { n_->data = data; }
+    T grad() const noexcept { return n_->grad; }
+    void set_grad(T grad) noexcept { n_->grad = grad; }
+    Op op() const noexcept { return n_->op; }
+    node_type* node() const noexcept { return n_; }
+
+    // The exponent of a pow_const node, and whether it was given as an integer.
+    T exponent() const noexcept { return n_->k; }
+    bool exponent_is_integer() const noexcept { return n_->flags & detail::flag_int_exponent; }
+
+    void backward() { micrograd::backward(n_); }
+
+    friend Value operator+(const Value& x, const Value& y) { return binary(Op::add, x, y); }
+    friend Value operator-(const Value& x, const Value& y) { return binary(Op::sub, x, y); }
+    friend Value operator*(const Value& x, const Value& y) { return binary(Op::mul, x, y); }
+    friend Value operator/(const Value& x, const Value& y) { return binary(Op::div, x, y); }
+    friend Value pow(const Value& x, const Value& y) { return binary(Op::pow, x, y); }
+    Value operator-() const { return unary(Op::neg); }
+
+    // x ** k for a constant k; an integral k is remembered for micrograd's "**2" label.
+    template <class K, std::enable_if_t<std::is_arithmetic_v<K>, int> = 0>
+    Value pow(K k) const {
+        return pow_constant(T(k), std::is_integral_v<K>);
+    }
+    Value pow_constant(T k, bool k_is_integer) const {
+        Value out(make(Op::pow_const, detail::forward(Op::pow_const, data(), k), n_, nullptr));
+        out.n_->k = k;
+        if (k_is_integer) out.n_->flags |= detail::flag_int_exponent;
+        return out;
+    }
+
+    Value relu() const { return unary(Op::relu); }
+    Value tanh() const { return unary(Op::tanh); }
+    Value sigmoid() const { return unary(Op::sigmoid); }
+    Value exp() const { return unary(Op::exp); }
+    Value log() const { return unary(Op::log); }
+
+private:
+    explicit Value(node_type* n) noexcept : n_(n) { detail::retain(n_); }
+
+    static node_type* make(Op op, T data, node_type* a, node_type* b) {
+        return detail::new_node<T>(op, data, a, b);
+    }
+    static Value binary(Op op, const Value& x, const Value& y) {
+        return Value(make(op, detail::forward(op, x.data(), y.data()), x.n_, y.n_));
+    }
+    Value unary(Op op) const { return Value(make(op, detail::forward(op, data(), T(0)), n_, nullptr)); }
+
+    node_type* n_;
+};
+
+}  // namespace micrograd
