@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
 
@@ -40,11 +40,11 @@ def same(got: float, want: float) -> bool:
     return got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
 
 
-def close_div(got: float, want: float) -> bool:
+def close_div(got: float, want: float, scale: float = 0.0) -> bool:
     got, want = float(got), float(want)
     if math.isnan(got) or math.isnan(want):
         return math.isnan(got) and math.isnan(want)
-    return math.isclose(got, want, rel_tol=DIV_REL_TOL, abs_tol=0.0)
+    return math.isclose(got, want, rel_tol=DIV_REL_TOL, abs_tol=DIV_REL_TOL * scale)
 
 
 def mismatches(
@@ -117,6 +117,9 @@ class Case:
     arity: int
     domain: Callable[..., bool] = lambda *xs: True
     div: bool = False
+    # Size of gradient contributions that cancel (a / a), as the absolute
+    # scale for the division tolerance: both results are then rounding noise.
+    cancel_scale: Callable[..., float] = lambda *xs: 0.0
 
 
 def _pow_domain(p: int | float) -> Callable[[float], bool]:
@@ -128,14 +131,6 @@ def _pow_domain(p: int | float) -> Callable[[float], bool]:
         return not (x == 0 and p - 1 < 0)  # ZeroDivisionError in Python
 
     return ok
-
-
-def _inplace(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def fn(a: Any, b: Any) -> Any:
-        a = op(a, b)
-        return a
-
-    return fn
 
 
 def _iadd(a: Any, b: Any) -> Any:
@@ -178,7 +173,14 @@ CASES: list[Case] = [
     Case("add_self", lambda a: a + a, 1),
     Case("sub_self", lambda a: a - a, 1),
     Case("mul_self", lambda a: a * a, 1),
-    Case("truediv_self", lambda a: a / a, 1, _nonzero_all, div=True),
+    Case(
+        "truediv_self",
+        lambda a: a / a,
+        1,
+        _nonzero_all,
+        div=True,
+        cancel_scale=lambda a: UPSTREAM / abs(a),
+    ),
     Case("neg", operator.neg, 1),
     Case("relu", lambda a: a.relu(), 1),
     Case("add_num", lambda a: a + 2.5, 1),
@@ -210,7 +212,8 @@ def compare_case(case: Case, xs: tuple[float, ...]) -> list[str]:
     (y_ref * UPSTREAM).backward()
     pairs = [("data", y_ours.data, y_ref.data), ("out.grad", y_ours.grad, y_ref.grad)]
     pairs += [(f"x{k}.grad", o.grad, t.grad) for k, (o, t) in enumerate(zip(ours, theirs))]
-    found = mismatches(pairs, close_div if case.div else same)
+    scale = case.cancel_scale(*xs)
+    found = mismatches(pairs, (lambda g, w: close_div(g, w, scale)) if case.div else same)
     return [f"{case.name}{xs}: {m}" for m in found]
 
 
@@ -223,6 +226,8 @@ def test_op_matches_micrograd_on_spread(case: Case) -> None:
 
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+# Keeps micrograd's float ** negative power and its gradient clear of OverflowError.
+not_tiny = finite.filter(lambda x: x == 0 or abs(x) >= 1e-6)
 
 
 @pytest.mark.parametrize("case", EXACT_BINARY, ids=lambda c: c.name)
@@ -234,10 +239,9 @@ def test_binary_op_matches_micrograd_hypothesis(case: Case, a: float, b: float) 
 
 @pytest.mark.parametrize("case", EXACT_UNARY, ids=lambda c: c.name)
 @settings(max_examples=40, deadline=None)
-@given(a=finite)
+@given(a=not_tiny)
 def test_unary_op_matches_micrograd_hypothesis(case: Case, a: float) -> None:
-    if not case.domain(a):
-        return
+    assume(case.domain(a))
     assert compare_case(case, (a,)) == []
 
 

@@ -3,6 +3,9 @@
 
 #include "micrograd/arena.hpp"
 #include "micrograd/backward.hpp"
+#include "micrograd/fused.hpp"
+#include "micrograd/losses.hpp"
 #include "micrograd/node.hpp"
 #include "micrograd/ops.hpp"
+#include "micrograd/optim.hpp"
 #include "micrograd/value.hpp"

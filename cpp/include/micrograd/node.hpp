@@ -22,6 +22,7 @@ enum class Op : std::uint8_t {
     sigmoid,
     exp,
     log,
+    softplus,  // log(1 + exp(x)), computed without overflow
 };
 
 namespace detail {

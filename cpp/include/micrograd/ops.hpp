@@ -24,6 +24,7 @@ inline const char* op_name(Op op) noexcept {
         case Op::sigmoid: return "sigmoid";
         case Op::exp: return "exp";
         case Op::log: return "log";
+        case Op::softplus: return "softplus";
     }
     return "?";
 }
@@ -49,6 +50,7 @@ T forward(Op op, T x, T y) noexcept {
         case Op::sigmoid: return T(1) / (T(1) + std::exp(-x));
         case Op::exp: return std::exp(x);
         case Op::log: return std::log(x);
+        case Op::softplus: return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
     }
     return x;
 }
@@ -81,6 +83,7 @@ Partials<T> partials(Op op, T x, T y, T out) noexcept {
         case Op::sigmoid: return {out * (T(1) - out), T(0)};
         case Op::exp: return {out, T(0)};
         case Op::log: return {T(1) / x, T(0)};
+        case Op::softplus: return {T(1) / (T(1) + std::exp(-x)), T(0)};  // sigmoid(x)
     }
     return {T(0), T(0)};
 }

@@ -75,6 +75,7 @@ public:
     Value sigmoid() const { return unary(Op::sigmoid); }
     Value exp() const { return unary(Op::exp); }
     Value log() const { return unary(Op::log); }
+    Value softplus() const { return unary(Op::softplus); }
 
 private:
     explicit Value(node_type* n) noexcept : n_(n) { detail::retain(n_); }

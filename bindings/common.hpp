@@ -1,0 +1,150 @@
+// bindings/common.hpp: Python <-> core conversions shared by the binding files.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+
+#include <micrograd.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mgpy {
+
+namespace nb = nanobind;
+
+
+// The Python object for a node. At most one exists per node at a time: the node's
+// `user` slot points back at it, so every path that hands a node to Python (an op's
+// result, `_prev`) returns the same object while it is alive. That keeps micrograd's
+// id()- and set-based graph code working. When Python drops the object the slot is
+// cleared; the node itself lives on while consumers refer to it.
+template <class T>
+struct PyValue {
+    micrograd::Value<T> v;
+    ~PyValue() { v.node()->user = nullptr; }
+};
+
+template <class T>
+struct Names;
+template <>
+struct Names<double> {
+    static constexpr const char* cls = "Value";
+    static constexpr const char* dtype = "float64";
+};
+template <>
+struct Names<float> {
+    static constexpr const char* cls = "Value32";
+    static constexpr const char* dtype = "float32";
+};
+template <class T>
+using Other = std::conditional_t<std::is_same_v<T, double>, float, double>;
+
+template <class T>
+inline PyTypeObject* py_type = nullptr;  // set when the class is bound
+
+template <class T>
+nb::object wrap(micrograd::Value<T> v) {
+    auto* node = v.node();
+    if (node->user != nullptr) return nb::borrow(static_cast<PyObject*>(node->user));
+    nb::object o = nb::inst_alloc(reinterpret_cast<PyObject*>(py_type<T>));
+    new (nb::inst_ptr<PyValue<T>>(o)) PyValue<T>{std::move(v)};
+    nb::inst_mark_ready(o);
+    node->user = o.ptr();
+    return o;
+}
+
+inline std::string py_type_name(nb::handle h) { return nb::type_name(h.type()).c_str(); }
+
+// A Python real number as a double: int, float, bool and anything with __float__ or
+// __index__ (NumPy scalars, Fraction, Decimal). Returns nullopt for anything else.
+inline std::optional<double> as_real(nb::handle h) {
+    PyObject* o = h.ptr();
+    if (PyFloat_Check(o)) return PyFloat_AS_DOUBLE(o);
+    if (!PyLong_Check(o) && (!PyNumber_Check(o) || PyComplex_Check(o))) return std::nullopt;
+    const double d = PyFloat_AsDouble(o);  // an int too large for a double raises here
+    if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();
+    return d;
+}
+
+inline bool is_integer(nb::handle h) {
+    return PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PyFloat_Check(h.ptr()));
+}
+
+// `what` names the argument in the error, e.g. "Value.data".
+template <class T>
+T real_or_throw(nb::handle h, const std::string& what) {
+    if (auto d = as_real(h)) return static_cast<T>(*d);
+    throw nb::type_error((what + " must be a real number (int, float or a NumPy scalar), not '" +
+                          py_type_name(h) + "'")
+                             .c_str());
+}
+
+// The other operand of a binary op: a value of the same precision, or a number (which
+// becomes a new leaf, as in micrograd). nullopt means "not ours": return NotImplemented.
+template <class T>
+std::optional<micrograd::Value<T>> operand(nb::handle h) {
+    if (Py_TYPE(h.ptr()) == py_type<T>) return nb::inst_ptr<PyValue<T>>(h)->v;
+    if (Py_TYPE(h.ptr()) == py_type<Other<T>>)
+        throw nb::type_error(
+            (std::string("cannot mix ") + Names<T>::cls + " (" + Names<T>::dtype + ") and " +
+             Names<Other<T>>::cls + " (" + Names<Other<T>>::dtype + ") in one expression; " +
+             "convert one side first, e.g. " + Names<T>::cls + "(x.data)")
+                .c_str());
+    if (auto d = as_real(h)) return micrograd::Value<T>(static_cast<T>(*d));
+    return std::nullopt;
+}
+
+inline nb::object not_implemented() { return nb::borrow(Py_NotImplemented); }
+
+// Any iterable as a list (a list itself is not copied).
+inline nb::list as_list(nb::handle seq, const std::string& what) {
+    if (PyList_Check(seq.ptr())) return nb::borrow<nb::list>(seq);
+    PyObject* l = PySequence_List(seq.ptr());
+    if (l == nullptr) {
+        PyErr_Clear();
+        throw nb::type_error((what + " must be a list or another iterable, not '" +
+                              py_type_name(seq) + "'").c_str());
+    }
+    return nb::steal<nb::list>(l);
+}
+
+// A list (or iterable) of values of one precision, as handles (TypeError otherwise).
+template <class T>
+std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what) {
+    nb::list items = as_list(seq, what);
+    std::vector<micrograd::Value<T>> out;
+    out.reserve(nb::len(items));
+    for (nb::handle h : items) {
+        if (Py_TYPE(h.ptr()) != py_type<T>)
+            throw nb::type_error((what + " must hold " + Names<T>::cls + " objects, not '" +
+                                  py_type_name(h) + "'").c_str());
+        out.push_back(nb::inst_ptr<PyValue<T>>(h)->v);
+    }
+    return out;
+}
+
+// A list (or iterable) of values or numbers. The operands point into the Python objects,
+// which `items` keeps alive: use them before it goes.
+template <class T>
+std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::string& what) {
+    std::vector<micrograd::Operand<T>> out;
+    out.reserve(nb::len(items));
+    for (nb::handle h : items) {
+        if (Py_TYPE(h.ptr()) == py_type<T>) {
+            out.push_back({&nb::inst_ptr<PyValue<T>>(h)->v, T(0)});
+        } else if (auto d = as_real(h)) {
+            out.push_back({nullptr, static_cast<T>(*d)});
+        } else {
+            throw nb::type_error((what + " must hold " + Names<T>::cls +
+                                  " objects or numbers, not '" + py_type_name(h) + "'").c_str());
+        }
+    }
+    return out;
+}
+
+void bind_values(nb::module_& m);
+void bind_nn(nb::module_& m);
+
+}  // namespace mgpy

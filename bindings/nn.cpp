@@ -1,0 +1,141 @@
+// bindings/nn.cpp: the bulk builders, losses and optimizers behind micrograd_cpp.nn (float64).
+#include "common.hpp"
+
+namespace mgpy {
+namespace {
+
+using namespace nb::literals;
+using V = micrograd::Value<double>;
+
+// A list (or iterable) of numbers.
+std::vector<double> reals(nb::handle seq, const std::string& what) {
+    nb::list items = as_list(seq, what);
+    std::vector<double> out;
+    out.reserve(nb::len(items));
+    for (nb::handle h : items) out.push_back(real_or_throw<double>(h, what + " items"));
+    return out;
+}
+
+std::vector<std::size_t> class_indices(nb::handle seq) {
+    nb::list items = as_list(seq, "classes");
+    std::vector<std::size_t> out;
+    out.reserve(nb::len(items));
+    for (nb::handle h : items) {
+        if (!is_integer(h))
+            throw nb::type_error(("classes must hold ints, not '" + py_type_name(h) + "'").c_str());
+        const long long c = nb::cast<long long>(nb::int_(h));
+        if (c < 0) throw nb::value_error(("classes must be >= 0, got " + std::to_string(c)).c_str());
+        out.push_back(static_cast<std::size_t>(c));
+    }
+    return out;
+}
+
+V apply_neuron(nb::handle neuron, const std::vector<micrograd::Operand<double>>& x) {
+    const std::vector<V> w = values<double>(neuron.attr("w"), "Neuron.w");
+    const std::vector<V> b = values<double>(nb::make_tuple(neuron.attr("b")), "Neuron.b");
+    if (w.size() != x.size())
+        throw nb::value_error(("Neuron(" + std::to_string(w.size()) + ") got " +
+                               std::to_string(x.size()) + " inputs; it needs exactly " +
+                               std::to_string(w.size()))
+                                  .c_str());
+    return micrograd::neuron(w.data(), b[0], x.data(), x.size(), nb::cast<bool>(neuron.attr("nonlin")));
+}
+
+}  // namespace
+
+void bind_nn(nb::module_& m) {
+    m.def(
+        "neuron_forward",
+        [](nb::handle neuron, nb::handle x) {
+            nb::list xs = as_list(x, "Neuron input");
+            return wrap<double>(apply_neuron(neuron, operands<double>(xs, "Neuron input")));
+        },
+        "neuron"_a, "x"_a,
+        "Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.");
+    m.def(
+        "layer_forward",
+        [](nb::handle neurons, nb::handle x) {
+            nb::list xs = as_list(x, "Layer input");
+            const auto ops = operands<double>(xs, "Layer input");
+            nb::list out;
+            for (nb::handle n : as_list(neurons, "Layer.neurons")) out.append(wrap<double>(apply_neuron(n, ops)));
+            return out;
+        },
+        "neurons"_a, "x"_a, "Layer.__call__ in one call: every neuron on the same inputs.");
+    m.def(
+        "sum",
+        [](nb::handle vs, nb::handle start) {
+            const std::vector<V> terms = values<double>(vs, "sum: values");
+            V s = start.is_none() ? V(0.0) : *operand<double>(start);
+            return wrap<double>(micrograd::sum(terms.begin(), terms.end(), s));
+        },
+        "values"_a, "start"_a.none() = nb::none(),
+        "Python's sum(values, start) as one call: ((start + v0) + v1) + ...");
+    m.def(
+        "zero_grad", [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },
+        "params"_a, "Set the grad of every value in params to 0.");
+
+    m.def(
+        "hinge_loss",
+        [](nb::handle scores, nb::handle labels) {
+            return wrap<double>(micrograd::hinge_loss(values<double>(scores, "scores"),
+                                                      reals(labels, "labels")));
+        },
+        "scores"_a, "labels"_a, "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
+    m.def(
+        "mse_loss",
+        [](nb::handle predictions, nb::handle targets) {
+            nb::list ts = as_list(targets, "targets");
+            return wrap<double>(micrograd::mse_loss(values<double>(predictions, "predictions"),
+                                                    operands<double>(ts, "targets")));
+        },
+        "predictions"_a, "targets"_a, "Mean of (p - y)**2 over the batch.");
+    m.def(
+        "binary_cross_entropy_with_logits",
+        [](nb::handle logits, nb::handle targets) {
+            return wrap<double>(micrograd::binary_cross_entropy_with_logits(
+                values<double>(logits, "logits"), reals(targets, "targets")));
+        },
+        "logits"_a, "targets"_a, "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
+    m.def(
+        "cross_entropy_loss",
+        [](nb::handle scores, nb::handle classes) {
+            std::vector<std::vector<V>> rows;
+            for (nb::handle row : as_list(scores, "scores")) rows.push_back(values<double>(row, "scores rows"));
+            return wrap<double>(micrograd::cross_entropy_loss(rows, class_indices(classes)));
+        },
+        "scores"_a, "classes"_a, "Mean softmax cross-entropy of rows of class scores.");
+    m.def(
+        "l2_penalty",
+        [](nb::handle params, double alpha) {
+            return wrap<double>(micrograd::l2_penalty(values<double>(params, "parameters"), alpha));
+        },
+        "params"_a, "alpha"_a, "alpha * sum(p*p for p in params), as micrograd's demo.");
+
+    using SGD = micrograd::SGD<double>;
+    nb::class_<SGD>(m, "SGD", "Stochastic gradient descent over a list of values (torch.optim.SGD).")
+        .def("__init__",
+             [](SGD* self, nb::handle params, double lr, double momentum, double weight_decay) {
+                 new (self) SGD(values<double>(params, "SGD: params"), lr, momentum, weight_decay);
+             },
+             "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0)
+        .def("step", &SGD::step, "Update every parameter from its grad.")
+        .def("zero_grad", &SGD::zero_grad, "Set every parameter's grad to 0.")
+        .def_prop_rw("lr", &SGD::lr, &SGD::set_lr, "The learning rate (may change between steps).");
+
+    using Adam = micrograd::Adam<double>;
+    nb::class_<Adam>(m, "Adam", "Adam over a list of values (torch.optim.Adam, L2 weight decay).")
+        .def("__init__",
+             [](Adam* self, nb::handle params, double lr, double beta1, double beta2, double eps,
+                double weight_decay) {
+                 new (self) Adam(values<double>(params, "Adam: params"), lr, beta1, beta2, eps,
+                                 weight_decay);
+             },
+             "params"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+             "weight_decay"_a = 0.0)
+        .def("step", &Adam::step, "Update every parameter from its grad.")
+        .def("zero_grad", &Adam::zero_grad, "Set every parameter's grad to 0.")
+        .def_prop_rw("lr", &Adam::lr, &Adam::set_lr, "The learning rate (may change between steps).");
+}
+
+}  // namespace mgpy

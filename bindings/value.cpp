@@ -1,0 +1,153 @@
+// bindings/value.cpp: Value (float64) and Value32 (float32), micrograd's engine API.
+#include "common.hpp"
+
+namespace mgpy {
+namespace {
+
+using micrograd::Op;
+using namespace nb::literals;
+
+// `self op other` (or `other op self` when Reflected) for one of the C++ operators.
+template <class T, bool Reflected, class F>
+auto binary(F f) {
+    return [f](PyValue<T>& self, nb::handle other) -> nb::object {
+        auto y = operand<T>(other);
+        if (!y) return not_implemented();
+        return wrap<T>(Reflected ? f(*y, self.v) : f(self.v, *y));
+    };
+}
+
+// A Python list or tuple of values of one precision, as handles (TypeError otherwise).
+template <class T>
+std::string op_label(const micrograd::Value<T>& v) {
+    std::string label = micrograd::op_name(v.op());
+    if (v.op() == Op::pow_const) {
+        const double k = v.exponent();
+        nb::object number = v.exponent_is_integer() ? nb::steal(PyLong_FromDouble(k))
+                                                    : nb::object(nb::float_(k));
+        label += nb::str(number).c_str();
+    }
+    return label;
+}
+
+template <class T>
+nb::set inputs(const micrograd::Value<T>& v) {
+    nb::set prev;
+    const auto* n = v.node();
+    if (n->a != nullptr) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->a)));
+    if (micrograd::detail::is_binary(n->op)) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->b)));
+    return prev;
+}
+
+template <class T>
+void bind_value(nb::module_& m, const char* doc) {
+    using V = micrograd::Value<T>;
+    using Self = PyValue<T>;
+    const std::string cls = Names<T>::cls;
+
+    auto c = nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final());
+    py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
+
+    c.def(nb::new_([cls](nb::handle data) {
+              return wrap<T>(V(real_or_throw<T>(data, cls + "(data): data")));
+          }),
+          "data"_a.none(), "A new leaf holding ``data`` (converted to a float), with grad 0.");
+
+    c.def_prop_rw(
+        "data", [](const Self& s) { return static_cast<double>(s.v.data()); },
+        [cls](Self& s, nb::handle d) { s.v.set_data(real_or_throw<T>(d, cls + ".data")); },
+        nb::for_setter("value"_a.none()),
+        "The scalar this node holds (always a Python float; writable).");
+    c.def_prop_rw(
+        "grad", [](const Self& s) { return static_cast<double>(s.v.grad()); },
+        [cls](Self& s, nb::handle g) { s.v.set_grad(real_or_throw<T>(g, cls + ".grad")); },
+        nb::for_setter("value"_a.none()),
+        "d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).");
+    c.def_prop_ro(
+        "_op", [](const Self& s) { return op_label(s.v); },
+        "The op that produced this node, labelled as micrograd does ('' for a leaf).");
+    c.def_prop_ro(
+        "_prev", [](const Self& s) { return inputs(s.v); },
+        "The set of this node's inputs (the same Python objects each time while they live).");
+
+    c.def(
+        "backward", [](Self& s) { s.v.backward(); },
+        "Backpropagate from this node, as micrograd does: set this node's grad to 1, then add\n"
+        "d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,\n"
+        "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).");
+
+    auto add = [](const V& x, const V& y) { return x + y; };
+    auto sub = [](const V& x, const V& y) { return x - y; };
+    auto mul = [](const V& x, const V& y) { return x * y; };
+    auto div = [](const V& x, const V& y) { return x / y; };
+    auto power = [](const V& x, const V& y) { return pow(x, y); };  // found by ADL
+    c.def("__add__", binary<T, false>(add), nb::is_operator(), "self + other (d/dx = d/dy = 1).");
+    c.def("__radd__", binary<T, true>(add), nb::is_operator(), "other + self.");
+    c.def("__sub__", binary<T, false>(sub), nb::is_operator(), "self - other (d/dx = 1, d/dy = -1).");
+    c.def("__rsub__", binary<T, true>(sub), nb::is_operator(), "other - self.");
+    c.def("__mul__", binary<T, false>(mul), nb::is_operator(), "self * other (d/dx = y, d/dy = x).");
+    c.def("__rmul__", binary<T, true>(mul), nb::is_operator(), "other * self.");
+    c.def("__truediv__", binary<T, false>(div), nb::is_operator(),
+          "self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.");
+    c.def("__rtruediv__", binary<T, true>(div), nb::is_operator(), "other / self.");
+    c.def(
+        "__pow__",
+        [](Self& self, nb::handle other) -> nb::object {
+            if (Py_TYPE(other.ptr()) != py_type<T>) {
+                if (auto k = as_real(other))
+                    return wrap<T>(self.v.pow_constant(static_cast<T>(*k), is_integer(other)));
+            }
+            auto y = operand<T>(other);
+            return y ? wrap<T>(pow(self.v, *y)) : not_implemented();
+        },
+        nb::is_operator(),
+        "self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));\n"
+        "a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).\n"
+        "A negative base with a non-integer exponent gives nan (micrograd: a complex number).");
+    c.def("__rpow__", binary<T, true>(power), nb::is_operator(), "other ** self, other a number.");
+    c.def(
+        "__neg__", [](const Self& s) { return wrap<T>(-s.v); }, "-self (d/dx = -1).");
+
+    c.def(
+        "relu", [](const Self& s) { return wrap<T>(s.v.relu()); },
+        "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.");
+    c.def(
+        "tanh", [](const Self& s) { return wrap<T>(s.v.tanh()); },
+        "tanh(x); d/dx = 1 - tanh(x)**2.");
+    c.def(
+        "sigmoid", [](const Self& s) { return wrap<T>(s.v.sigmoid()); },
+        "1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x)).");
+    c.def(
+        "exp", [](const Self& s) { return wrap<T>(s.v.exp()); },
+        "e**x (inf on overflow); d/dx = e**x.");
+    c.def(
+        "log", [](const Self& s) { return wrap<T>(s.v.log()); },
+        "Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x.");
+    c.def(
+        "softplus", [](const Self& s) { return wrap<T>(s.v.softplus()); },
+        "log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x).");
+
+    c.def(
+        "__repr__",
+        [cls](const Self& s) {
+            return nb::str("{}(data={}, grad={})")
+                .format(cls, nb::float_(s.v.data()), nb::float_(s.v.grad()));
+        },
+        "micrograd's repr: Value(data=..., grad=...).");
+    // Make NumPy scalars defer to our reflected operators (np.float64(2) * v is a Value).
+    c.attr("__array_ufunc__") = nb::none();
+}
+
+}  // namespace
+
+void bind_values(nb::module_& m) {
+    bind_value<double>(m,
+                       "A scalar (float64) in a computation graph, with micrograd's API: build\n"
+                       "expressions with + - * / ** and the methods below, then call backward()\n"
+                       "on the result to fill in .grad of everything it depends on.");
+    bind_value<float>(m,
+                      "Value with float32 data and grads: every op computes in float32.\n"
+                      "Value32 and Value cannot be mixed in one expression.");
+}
+
+}  // namespace mgpy
