@@ -32,7 +32,7 @@ def close(got: float, want: float, rel: float, abs_: float = 0.0) -> bool:
 
 
 def central_diff(f: Callable[[float], float], x: float) -> float:
-    h = 1e-5 * max(1.0, abs(x))
+    h = 1e-5 * max(abs(x), 1e-3)
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
