@@ -15,15 +15,47 @@ namespace mgpy {
 namespace nb = nanobind;
 
 
-// The Python object for a node. At most one exists per node at a time: the node's
-// `user` slot points back at it, so every path that hands a node to Python (an op's
-// result, `_prev`) returns the same object while it is alive. That keeps micrograd's
-// id()- and set-based graph code working. When Python drops the object the slot is
-// cleared; the node itself lives on while consumers refer to it.
+// The Python objects of nodes, by id. At most one Python object exists per node at a time:
+// the node's `user` field holds its id here, so every path that hands a node to Python (an
+// op's result, `_prev`) returns the same object while it is alive. That keeps micrograd's
+// id()- and set-based graph code working. When Python drops the object its id is freed;
+// the node itself lives on while consumers refer to it. Id 0 means "no object".
+class Wrappers {
+public:
+    PyObject* get(std::uint32_t id) const { return objects_[id]; }
+    std::uint32_t add(PyObject* o) {
+        if (free_.empty()) {
+            free_.reserve(objects_.size() + 1);  // so that remove() never allocates
+            objects_.push_back(o);
+            return static_cast<std::uint32_t>(objects_.size() - 1);
+        }
+        const std::uint32_t id = free_.back();
+        free_.pop_back();
+        objects_[id] = o;
+        return id;
+    }
+    void remove(std::uint32_t id) {
+        objects_[id] = nullptr;
+        free_.push_back(id);  // capacity was reserved when the id was added
+    }
+
+private:
+    std::vector<PyObject*> objects_{nullptr};
+    std::vector<std::uint32_t> free_;
+};
+
+inline Wrappers& wrappers() {
+    static auto* instance = new Wrappers();  // never destroyed, like the arenas
+    return *instance;
+}
+
 template <class T>
 struct PyValue {
     micrograd::Value<T> v;
-    ~PyValue() { v.node()->user = nullptr; }
+    ~PyValue() {
+        wrappers().remove(v.node()->user);
+        v.node()->user = 0;
+    }
 };
 
 template <class T>
@@ -47,11 +79,12 @@ inline PyTypeObject* py_type = nullptr;  // set when the class is bound
 template <class T>
 nb::object wrap(micrograd::Value<T> v) {
     auto* node = v.node();
-    if (node->user != nullptr) return nb::borrow(static_cast<PyObject*>(node->user));
+    if (node->user != 0) return nb::borrow(wrappers().get(node->user));
     nb::object o = nb::inst_alloc(reinterpret_cast<PyObject*>(py_type<T>));
+    const std::uint32_t id = wrappers().add(o.ptr());  // if this throws, o is dropped unready
     new (nb::inst_ptr<PyValue<T>>(o)) PyValue<T>{std::move(v)};
     nb::inst_mark_ready(o);
-    node->user = o.ptr();
+    node->user = id;
     return o;
 }
 

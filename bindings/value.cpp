@@ -1,6 +1,8 @@
 // bindings/value.cpp: Value (float64) and Value32 (float32), micrograd's engine API.
 #include "common.hpp"
 
+#include <charconv>
+
 namespace mgpy {
 namespace {
 
@@ -18,16 +20,25 @@ auto binary(F f) {
 }
 
 // A Python list or tuple of values of one precision, as handles (TypeError otherwise).
+// micrograd labels x**k as f"**{k}" with k as given: "**2" for an int, "**0.1" for a float.
+// A float32 exponent prints as the shortest decimal that reads back as that float32, so
+// Value32(x) ** 0.1 is labelled "**0.1" too.
 template <class T>
 std::string op_label(const micrograd::Value<T>& v) {
     std::string label = micrograd::op_name(v.op());
-    if (v.op() == Op::pow_const) {
-        const double k = v.exponent();
-        nb::object number = v.exponent_is_integer() ? nb::steal(PyLong_FromDouble(k))
-                                                    : nb::object(nb::float_(k));
-        label += nb::str(number).c_str();
+    if (v.op() != Op::pow_const) return label;
+    const T k = v.exponent();
+    nb::object number;
+    if (v.exponent_is_integer()) {
+        number = nb::steal(PyLong_FromDouble(k));
+    } else if constexpr (std::is_same_v<T, float>) {
+        char digits[32];
+        const auto end = std::to_chars(digits, digits + sizeof digits, k).ptr;
+        number = nb::float_(nb::str(digits, static_cast<std::size_t>(end - digits)));
+    } else {
+        number = nb::float_(k);
     }
-    return label;
+    return label + nb::str(number).c_str();
 }
 
 template <class T>

@@ -12,10 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import micrograd_cpp as mg
 import numpy as np
 import pytest
-
-import micrograd_cpp as mg
 
 CLASSES = [mg.Value, mg.Value32]
 

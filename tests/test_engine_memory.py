@@ -14,13 +14,11 @@ import json
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
+import micrograd_cpp as mg
 import numpy as np
 import pytest
-
-import micrograd_cpp as mg
 
 DTYPES = {"float64": mg.Value, "float32": mg.Value32}
 AFFINE_STEPS = 250_000  # 4 nodes per step: 10**6 nodes
@@ -34,8 +32,8 @@ def live(dtype: str) -> int:
 
 
 @pytest.fixture(params=list(DTYPES))
-def dtype(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield request.param
+def dtype(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def test_arena_stats_shape(dtype: str) -> None:

@@ -3,8 +3,10 @@
 Every expected value here is produced by ``micrograd.engine.Value`` in the same
 test run (or is a literal from the spec that micrograd reproduces).  Values and
 gradients must be bitwise identical (NaN equal to NaN, sign of zero included),
-except true division, which may differ from micrograd's ``a * b**-1`` by one
-rounding and is compared with a relative tolerance of 1e-15.
+except (a) true division, which may differ from micrograd's ``a * b**-1`` by one
+rounding and is compared with a relative tolerance of 1e-15, and (b) gradients
+that sum three or more rounded terms into one node, whose order follows
+micrograd's ``_prev`` set order and so varies from run to run (rel tol 1e-12).
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import micrograd_cpp as mg
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
 
-import micrograd_cpp as mg
-
 DIV_REL_TOL = 1e-15
+ACCUMULATION_REL_TOL = 1e-12
 # Upstream gradient fed into every op under test, so that the chain rule
 # multiplications by out.grad round (a plain 1.0 would hide ordering mistakes).
 UPSTREAM = 0.3
@@ -51,6 +53,11 @@ def close_div(got: float, want: float, scale: float = 0.0) -> bool:
     if math.isnan(got) or math.isnan(want):
         return math.isnan(got) and math.isnan(want)
     return math.isclose(got, want, rel_tol=DIV_REL_TOL, abs_tol=DIV_REL_TOL * scale)
+
+
+def close_accumulated(got: float, want: float) -> bool:
+    """For gradients summed in a different order than micrograd's set order."""
+    return math.isclose(float(got), float(want), rel_tol=ACCUMULATION_REL_TOL)
 
 
 def mismatches(
@@ -217,7 +224,8 @@ def compare_case(case: Case, xs: tuple[float, ...]) -> list[str]:
     (y_ours * UPSTREAM).backward()
     (y_ref * UPSTREAM).backward()
     pairs = [("data", y_ours.data, y_ref.data), ("out.grad", y_ours.grad, y_ref.grad)]
-    pairs += [(f"x{k}.grad", o.grad, t.grad) for k, (o, t) in enumerate(zip(ours, theirs))]
+    for k, (o, t) in enumerate(zip(ours, theirs, strict=True)):
+        pairs.append((f"x{k}.grad", o.grad, t.grad))
     scale = case.cancel_scale(*xs)
     found = mismatches(pairs, (lambda g, w: close_div(g, w, scale)) if case.div else same)
     return [f"{case.name}{xs}: {m}" for m in found]
@@ -279,10 +287,15 @@ MICROGRAD_LABELED: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+CLASSES = [mg.Value, mg.Value32]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("name", list(MICROGRAD_LABELED))
-def test_op_label_matches_micrograd(name: str) -> None:
+def test_op_label_matches_micrograd(name: str, cls: type) -> None:
+    # labels are micrograd's f"**{other}" of the exponent as given, for both dtypes
     fn = MICROGRAD_LABELED[name]
-    ours = fn(mg.Value(1.25), mg.Value(-0.5))
+    ours = fn(cls(1.25), cls(-0.5))
     ref = fn(MGValue(1.25), MGValue(-0.5))
     assert ours._op == ref._op
 
@@ -304,12 +317,26 @@ def test_op_label_matches_micrograd(name: str) -> None:
         (lambda a, b: a.exp(), "exp"),
         (lambda a, b: a.log(), "log"),
     ],
-    ids=["sub", "sub_num", "rsub", "neg", "div", "div_num", "rtruediv", "pow_value",
-         "rpow", "tanh", "sigmoid", "exp", "log"],
+    ids=[
+        "sub",
+        "sub_num",
+        "rsub",
+        "neg",
+        "div",
+        "div_num",
+        "rtruediv",
+        "pow_value",
+        "rpow",
+        "tanh",
+        "sigmoid",
+        "exp",
+        "log",
+    ],
 )
-def test_own_op_labels(expr: Callable[[Any, Any], Any], label: str) -> None:
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_own_op_labels(expr: Callable[[Any, Any], Any], label: str, cls: type) -> None:
     # micrograd has no node of its own for these; the spec fixes the label.
-    assert expr(mg.Value(1.25), mg.Value(-0.5))._op == label
+    assert expr(cls(1.25), cls(-0.5))._op == label
 
 
 PREV_EXPRS: dict[str, Callable[[Any, Any], Any]] = {
@@ -364,8 +391,8 @@ def shared_graph(V: type) -> tuple[dict[str, Any], Any]:
     a, b = V(0.7), V(-1.3)
     c = a * b
     d = c + a
-    e = d * c + b**2
-    f = (e * e + d).relu() + c * 0.25
+    e = d * c
+    f = (e * e + d).relu() + b**2  # no node has more than two consumers
     return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}, f
 
 
@@ -381,13 +408,21 @@ def division_graph(V: type) -> tuple[dict[str, Any], Any]:
     a, b = V(0.7), V(-1.3)
     c = a / b
     d = c * a + 1 / b
-    e = d / (a + 3.0)
+    e = d / 3.0  # no node has more than two consumers: summation order is fixed
     return {"a": a, "b": b, "c": c, "d": d, "e": e}, e
 
 
 # Graphs of ops micrograd has as single nodes: any number of backward passes
 # must agree, stale interior grads included.
-NATIVE_GRAPHS = {"chain": chain_graph, "sanity": sanity_nodes, "shared": shared_graph}
+NATIVE_GRAPHS = {
+    # one consumer per node: a fixed summation order, so exact
+    "chain": (chain_graph, same),
+    # every value and gradient is a small integer: no rounding, so exact
+    "sanity": (sanity_nodes, same),
+    # floats with shared nodes: a second pass sums stale + two new terms in
+    # micrograd's set order, so only equal up to accumulation order
+    "shared": (shared_graph, close_accumulated),
+}
 # With composites, micrograd has hidden interior nodes (b * -1 inside a - b,
 # b**-1 inside a / b) whose stale grads a second backward() also re-adds, so
 # only a single pass is comparable.
@@ -412,7 +447,8 @@ def _run_backward(
 @pytest.mark.parametrize("passes", [1, 2, 3])
 @pytest.mark.parametrize("graph", list(NATIVE_GRAPHS))
 def test_repeated_backward_matches_micrograd(graph: str, passes: int) -> None:
-    assert _run_backward(NATIVE_GRAPHS[graph], same, passes) == []
+    build, eq = NATIVE_GRAPHS[graph]
+    assert _run_backward(build, eq, passes) == []
 
 
 @pytest.mark.parametrize("graph", list(COMPOSITE_GRAPHS))

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import micrograd_cpp as mg
 import numpy as np
 import pytest
-
-import micrograd_cpp as mg
 
 UPSTREAM = 0.3  # non-unit upstream gradient fed into the op under test
 VALUE_REL = 1e-14  # analytic value vs libm formula (implementation may reorder)
@@ -67,6 +66,8 @@ def test_engine_module_exposes_same_classes() -> None:
         (np.float64(2.5), 2.5),
         (np.int64(3), 3.0),
         (np.int32(-4), -4.0),
+        (np.uint8(7), 7.0),
+        (np.float16(0.5), 0.5),
         (np.float32(0.1), f32(0.1)),
         (float("inf"), math.inf),
     ],
@@ -118,6 +119,30 @@ def test_repr_after_backward() -> None:
     y.backward()
     assert repr(x) == "Value(data=2.5, grad=3.0)"
     assert repr(y) == "Value(data=7.5, grad=1.0)"
+
+
+@pytest.mark.parametrize(
+    ("op", "want", "dwant"),
+    [
+        (operator.iadd, 3.5, 1.0),
+        (operator.isub, -0.5, 1.0),
+        (operator.imul, 3.0, 2.0),
+        (operator.itruediv, 0.75, 0.5),
+        (operator.ipow, 2.25, 3.0),
+    ],
+    ids=["iadd", "isub", "imul", "itruediv", "ipow"],
+)
+@pytest.mark.parametrize("rhs_is_value", [False, True], ids=["number", "value"])
+def test_inplace_ops_rebind_to_a_new_node(
+    op: Callable[[Any, Any], Any], want: float, dwant: float, rhs_is_value: bool
+) -> None:
+    a = mg.Value(1.5)
+    before = a
+    a = op(a, mg.Value(2.0) if rhs_is_value else 2)
+    assert a is not before and before in a._prev
+    assert (a.data, before.data) == (want, 1.5)
+    a.backward()
+    assert before.grad == dwant
 
 
 # ---------------------------------------------------------------------------
@@ -191,7 +216,10 @@ def test_prev_members_are_hashable_and_usable_as_dict_keys() -> None:
 # Ops micrograd lacks: analytic formula and finite differences
 # ---------------------------------------------------------------------------
 
-UNARY: dict[str, tuple[Callable[[Any], Any], Callable[[float], float], Callable[[float], float], list[float]]] = {
+UnarySpec = tuple[
+    Callable[[Any], Any], Callable[[float], float], Callable[[float], float], list[float]
+]
+UNARY: dict[str, UnarySpec] = {
     # name: (op on Value, math value, math derivative, inputs)
     "tanh": (
         lambda v: v.tanh(),
@@ -343,9 +371,23 @@ INF = math.inf
         (lambda a, b: a**b, (-8.0, 1 / 3), NAN, None),
     ],
     ids=[
-        "log0", "log_neg", "div_by_zero", "zero_div_zero", "rdiv_by_zero", "neg_cuberoot",
-        "zero_pow_neg1", "exp_overflow", "exp_underflow", "sigmoid_neg_big", "sigmoid_pos_big",
-        "tanh_pos_big", "tanh_neg_big", "vpow_0_2", "vpow_0_half", "vpow_0_3", "vpow_neg2_3",
+        "log0",
+        "log_neg",
+        "div_by_zero",
+        "zero_div_zero",
+        "rdiv_by_zero",
+        "neg_cuberoot",
+        "zero_pow_neg1",
+        "exp_overflow",
+        "exp_underflow",
+        "sigmoid_neg_big",
+        "sigmoid_pos_big",
+        "tanh_pos_big",
+        "tanh_neg_big",
+        "vpow_0_2",
+        "vpow_0_half",
+        "vpow_0_3",
+        "vpow_neg2_3",
         "vpow_neg8_third",
     ],
 )

@@ -6,7 +6,7 @@ is first built in micrograd; it is kept only if micrograd's value is a finite
 real of moderate size and its backward pass cannot raise, and then the very
 same Python expression is applied to our pool.
 
-Forward values must be bitwise equal, except in graphs with division, where
+Forward values must be equal (==), except in graphs with division, where
 each true division may differ from micrograd's ``a * b**-1`` by one rounding.
 Gradients are compared with rel tol 1e-12 plus an absolute slack of 1e-12
 times the largest gradient in the graph: micrograd's ``_prev`` is a set, so
@@ -21,10 +21,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import micrograd_cpp as mg
 import pytest
 from micrograd.engine import Value as MGValue
-
-import micrograd_cpp as mg
 
 Builder = Callable[[list[Any]], Any]
 
@@ -67,29 +66,33 @@ def _pick(rng: random.Random, n: int) -> int:
     return n - 1 - min(int(rng.expovariate(0.25)), n - 1)
 
 
-def random_op(rng: random.Random, n: int, allow_div: bool) -> tuple[Builder, Callable[[list[Any]], bool]]:
-    """One op over a pool of ``n`` nodes: (builder, precondition on micrograd's pool)."""
+MODES = ("native", "composite", "with_div")
+
+
+def random_op(rng: random.Random, n: int, mode: str) -> tuple[Builder, Callable[[list[Any]], bool]]:
+    """One op over a pool of ``n`` nodes: (builder, precondition on micrograd's pool).
+
+    "native" uses only ops micrograd has as single nodes (+, *, ** const, relu);
+    "composite" adds -, neg and their number/in-place forms; "with_div" adds /.
+    """
     i, j = _pick(rng, n), _pick(rng, n)
     c = _number(rng)
-    always: Callable[[list[Any]], bool] = lambda v: True
+
+    def always(v: list[Any]) -> bool:
+        return True
 
     def away_from_zero(k: int) -> Callable[[list[Any]], bool]:
         return lambda v: abs(v[k].data) >= 1e-2
 
     ops: list[tuple[Builder, Callable[[list[Any]], bool]]] = [
         (lambda v: v[i] + v[j], always),
-        (lambda v: v[i] - v[j], always),
         (lambda v: v[i] * v[j], always),
-        (lambda v: -v[i], always),
         (lambda v: v[i].relu(), always),
         (lambda v: v[i] + c, always),
         (lambda v: c + v[i], always),
-        (lambda v: v[i] - c, always),
-        (lambda v: c - v[i], always),
         (lambda v: v[i] * c, always),
         (lambda v: c * v[i], always),
         (lambda v: _iadd(v[i], v[j]), always),
-        (lambda v: _isub(v[i], c), always),
         (lambda v: _imul(v[i], v[j]), always),
         (lambda v: v[i] ** 2, always),
         (lambda v: v[i] ** 3, always),
@@ -98,7 +101,15 @@ def random_op(rng: random.Random, n: int, allow_div: bool) -> tuple[Builder, Cal
         (lambda v: v[i] ** 0.5, lambda v: v[i].data >= 1e-2),
         (lambda v: v[i] ** 1.5, lambda v: v[i].data >= 1e-2),
     ]
-    if allow_div:
+    if mode in ("composite", "with_div"):
+        ops += [
+            (lambda v: v[i] - v[j], always),
+            (lambda v: -v[i], always),
+            (lambda v: v[i] - c, always),
+            (lambda v: c - v[i], always),
+            (lambda v: _isub(v[i], c), always),
+        ]
+    if mode == "with_div":
         ops += [
             (lambda v: v[i] / v[j], away_from_zero(j)),
             (lambda v: v[i] / c, always),
@@ -109,17 +120,18 @@ def random_op(rng: random.Random, n: int, allow_div: bool) -> tuple[Builder, Cal
 
 
 def _acceptable(node: Any) -> bool:
-    return isinstance(node.data, int | float) and math.isfinite(node.data) and abs(node.data) <= MAX_ABS
+    data = node.data
+    return isinstance(data, int | float) and math.isfinite(data) and abs(data) <= MAX_ABS
 
 
-def build_graphs(seed: int, allow_div: bool) -> tuple[list[Any], list[Any]]:
+def build_graphs(seed: int, mode: str) -> tuple[list[Any], list[Any]]:
     """The same random graph in both engines; the last node of each pool is the root."""
     rng = random.Random(seed)
     leaves = [round(rng.uniform(-2.0, 2.0), 3) for _ in range(N_LEAVES)]
     ref: list[Any] = [MGValue(x) for x in leaves]
     ours: list[Any] = [mg.Value(x) for x in leaves]
     for _ in range(N_OPS):
-        build, ok = random_op(rng, len(ref), allow_div)
+        build, ok = random_op(rng, len(ref), mode)
         if not ok(ref):
             continue
         node = build(ref)
@@ -137,16 +149,24 @@ def build_graphs(seed: int, allow_div: bool) -> tuple[list[Any], list[Any]]:
     return ours, ref
 
 
-def _eq_exact(got: float, want: float) -> bool:
-    got, want = float(got), float(want)
-    return got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+def _eq_exact(got: float, want: float | int) -> bool:
+    # Plain ==, so 0.0 == -0.0: relu's int 0 and integer constants make micrograd
+    # compute in ints, which carry no sign of zero, and that int zero then flows
+    # into later float results.  Signs of zero are checked op by op in
+    # test_engine_micrograd_parity.py, where inputs are floats.
+    return got == want
 
 
-@pytest.mark.parametrize("passes", [1, 2])
-@pytest.mark.parametrize("allow_div", [False, True], ids=["no_div", "with_div"])
+# A second backward() re-adds stale interior grads; micrograd's composites
+# (a - b is a + b * -1) have hidden interior nodes of their own, so repeated
+# passes are comparable on native graphs only.
+CASES = [("native", 1), ("native", 2), ("native", 3), ("composite", 1), ("with_div", 1)]
+
+
+@pytest.mark.parametrize(("mode", "passes"), CASES, ids=[f"{m}-x{p}" for m, p in CASES])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_graph_matches_micrograd(seed: int, allow_div: bool, passes: int) -> None:
-    ours, ref = build_graphs(seed, allow_div)
+def test_random_graph_matches_micrograd(seed: int, mode: str, passes: int) -> None:
+    ours, ref = build_graphs(seed, mode)
     assert len(ref) >= N_LEAVES + N_OPS // 2  # most drawn ops were kept
     for _ in range(passes):
         ref[-1].backward()
@@ -156,7 +176,7 @@ def test_random_graph_matches_micrograd(seed: int, allow_div: bool, passes: int)
     grad_scale = max(1.0, *(abs(float(r.grad)) for r in ref))
 
     def data_ok(got: float, want: float) -> bool:
-        if not allow_div:
+        if mode != "with_div":
             return _eq_exact(got, want)
         return math.isclose(got, want, rel_tol=DIV_DATA_REL, abs_tol=DIV_DATA_REL * data_scale)
 
@@ -167,7 +187,7 @@ def test_random_graph_matches_micrograd(seed: int, allow_div: bool, passes: int)
         f"node {k} ({r._op!r}): {what} got {g!r}, micrograd {w!r}"
         for k, (o, r) in enumerate(zip(ours, ref, strict=True))
         for what, g, w, ok in (("data", o.data, r.data, data_ok), ("grad", o.grad, r.grad, grad_ok))
-        if not ok(g, float(w))
+        if not ok(g, w)
     ]
     assert not failures, f"seed={seed}\n" + "\n".join(failures[:15])
 
@@ -177,9 +197,9 @@ def test_random_graph_matches_micrograd(seed: int, allow_div: bool, passes: int)
 COMPOSITE_TOP_LABEL = {"-": "+", "neg": "*", "/": "*"}
 
 
-@pytest.mark.parametrize("allow_div", [False, True], ids=["no_div", "with_div"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seed", SEEDS[:10])
-def test_random_graph_op_labels_match_micrograd(seed: int, allow_div: bool) -> None:
-    ours, ref = build_graphs(seed, allow_div)
+def test_random_graph_op_labels_match_micrograd(seed: int, mode: str) -> None:
+    ours, ref = build_graphs(seed, mode)
     got = [COMPOSITE_TOP_LABEL.get(o._op, o._op) for o in ours]
     assert got == [r._op for r in ref]

@@ -1,7 +1,6 @@
 // micrograd/backward.hpp: reverse-mode sweep from a root, with no recursion.
 #pragma once
 
-#include <cstdint>
 #include <vector>
 
 #include "ops.hpp"
@@ -9,63 +8,11 @@
 namespace micrograd {
 namespace detail {
 
-// Scratch buffers reused by every backward() on this thread, so a training loop does
-// not allocate per step once they have grown to the size of its graph.
-template <class T>
-struct BackwardScratch {
-    std::vector<std::uintptr_t> stack;  // node pointers; low bit set = "finish this node"
-    std::vector<Node<T>*> order;        // interior nodes, inputs before consumers
-};
-
-template <class T>
-BackwardScratch<T>& backward_scratch() {
-    thread_local BackwardScratch<T> scratch;
-    return scratch;
-}
-
-// Clears the visit marks of every node touched by a topological sort, also when the
-// sort is cut short by an exception (out of memory while growing the buffers).
-template <class T>
-struct VisitMarksGuard {
-    BackwardScratch<T>& s;
-    ~VisitMarksGuard() {
-        for (Node<T>* n : s.order) n->flags &= ~flag_visited;
-        for (std::uintptr_t e : s.stack)
-            reinterpret_cast<Node<T>*>(e & ~std::uintptr_t{1})->flags &= ~flag_visited;
-        s.order.clear();
-        s.stack.clear();
-    }
-};
-
-// Fills s.order with the interior (non-leaf) nodes reachable from root, each after all of
-// its inputs: an iterative depth-first post-order. A node is marked when it is expanded,
-// not when it is pushed, and is appended only when its "finish" entry is popped, which
-// comes after every input pushed above it has been finished. Leaves are never pushed:
-// they have nothing to propagate, so they need no place in the order and no mark.
-template <class T>
-void topological_order(Node<T>* root, BackwardScratch<T>& s) {
-    auto push = [&s](Node<T>* n) {
-        if (n->op != Op::leaf && !(n->flags & flag_visited))
-            s.stack.push_back(reinterpret_cast<std::uintptr_t>(n));
-    };
-    push(root);
-    while (!s.stack.empty()) {
-        const std::uintptr_t entry = s.stack.back();
-        auto* n = reinterpret_cast<Node<T>*>(entry & ~std::uintptr_t{1});
-        if (entry & 1) {
-            s.stack.pop_back();
-            s.order.push_back(n);
-            continue;
-        }
-        if (n->flags & flag_visited) {  // pushed twice, expanded already
-            s.stack.pop_back();
-            continue;
-        }
-        n->flags |= flag_visited;
-        s.stack.back() = entry | 1;
-        push(n->a);
-        if (is_binary(n->op)) push(n->b);
-    }
+// Calls f(input) for each input of n that has a backward step of its own (not a leaf).
+template <class T, class F>
+void for_each_interior_input(Node<T>& n, F f) {
+    if (n.a->op != Op::leaf) f(n.a);
+    if (is_binary(n.op) && n.b->op != Op::leaf) f(n.b);
 }
 
 // Adds n's gradient, times its local derivatives, into its inputs.
@@ -83,18 +30,65 @@ void propagate(Node<T>& n) noexcept {
     }
 }
 
+// Zeroes the counts `backward(root)` left behind when it is cut short (out of memory while
+// growing its stack): every node with a count is reachable through nodes with counts.
+template <class T>
+void reset_counts(Node<T>* root, std::vector<Node<T>*>& stack) noexcept {
+    stack.clear();
+    stack.push_back(root);
+    while (!stack.empty()) {
+        Node<T>* n = stack.back();
+        stack.pop_back();
+        for_each_interior_input(*n, [&stack](Node<T>* in) {
+            if (in->pending != 0) {
+                in->pending = 0;
+                stack.push_back(in);  // failing again here terminates, as noexcept says
+            }
+        });
+    }
+}
+
 }  // namespace detail
 
 // micrograd's backward(): sets root's grad to 1, then adds into the grad of every node
-// reachable from root its contribution, in reverse topological order. Grads are not
-// zeroed first, so calling it twice accumulates exactly as micrograd does.
+// reachable from root its contribution. Grads are not zeroed first, so calling it twice
+// accumulates exactly as micrograd does.
+//
+// The order is Kahn's topological sort rather than micrograd's recursive DFS: a first walk
+// counts, for each interior node, its consumers reachable from root (`pending`); a second
+// propagates a node once all of them have propagated into it. Both walks use one explicit
+// stack, so memory grows with the graph's width, not its depth or size: a chain of ten
+// million nodes needs a stack of one. Leaves only receive gradients: no walk visits them.
+// If growing the stack fails (std::bad_alloc), the counts are reset and the exception
+// propagates; grads may then hold part of this backward's contributions.
 template <class T>
 void backward(Node<T>* root) {
-    auto& s = detail::backward_scratch<T>();
-    detail::VisitMarksGuard<T> guard{s};
-    detail::topological_order(root, s);
     root->grad = T(1);
-    for (auto it = s.order.rbegin(); it != s.order.rend(); ++it) detail::propagate(**it);
+    if (root->op == Op::leaf) return;
+    auto& stack = detail::context<T>().stack;
+    stack.clear();
+    try {
+        stack.push_back(root);
+        while (!stack.empty()) {
+            Node<T>* n = stack.back();
+            stack.pop_back();
+            detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
+                if (in->pending++ == 0) stack.push_back(in);  // first sight: count its inputs
+            });
+        }
+        stack.push_back(root);
+        while (!stack.empty()) {
+            Node<T>* n = stack.back();
+            stack.pop_back();
+            detail::propagate(*n);
+            detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
+                if (--in->pending == 0) stack.push_back(in);
+            });
+        }
+    } catch (...) {
+        detail::reset_counts(root, stack);
+        throw;
+    }
 }
 
 }  // namespace micrograd

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "arena.hpp"
 
@@ -27,8 +28,7 @@ enum class Op : std::uint8_t {
 
 namespace detail {
 // Node::flags bits.
-inline constexpr std::uint8_t flag_visited = 1;       // reached by the current backward()
-inline constexpr std::uint8_t flag_int_exponent = 2;  // pow_const: k was given as an integer
+inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
@@ -43,21 +43,35 @@ struct Node {
         Node* b;  // second input of a binary op
         T k;      // the exponent of pow_const
     };
-    void* user;  // opaque to the core; the Python module keeps the node's wrapper here
     std::uint32_t refs;
+    std::uint32_t user;     // opaque to the core (0 when unused): the Python module's wrapper id
+    std::uint32_t pending;  // inside backward(): consumers yet to propagate; 0 otherwise
     Op op;
     std::uint8_t flags;
 };
 
 namespace detail {
 
-// One arena per scalar type, shared by all graphs of that type. It is deliberately never
-// destroyed: handles held by other static objects or by an interpreter shutting down may
-// release nodes after static destructors have run.
+// The arena of one scalar type, shared by all its graphs, and the scratch buffers that
+// graph walks reuse (so they allocate only when a graph is larger than any before).
+// Deliberately never destroyed: handles held by other static objects or by an interpreter
+// shutting down may release nodes after static destructors have run.
+template <class T>
+struct Context {
+    Arena<Node<T>> arena;
+    std::vector<Node<T>*> work;  // release(): dead nodes whose inputs are still to drop
+    std::vector<Node<T>*> stack;  // backward(): nodes to visit
+};
+
+template <class T>
+Context<T>& context() {
+    static auto* instance = new Context<T>();
+    return *instance;
+}
+
 template <class T>
 Arena<Node<T>>& arena() {
-    static auto* instance = new Arena<Node<T>>();
-    return *instance;
+    return context<T>().arena;
 }
 
 inline constexpr bool is_binary(Op op) noexcept {
@@ -71,8 +85,9 @@ Node<T>* new_node(Op op, T data, Node<T>* a, Node<T>* b) {
     n->grad = T(0);
     n->a = a;
     n->b = b;
-    n->user = nullptr;
     n->refs = 0;
+    n->user = 0;
+    n->pending = 0;
     n->op = op;
     n->flags = 0;
     if (a != nullptr) ++a->refs;
@@ -86,24 +101,22 @@ void retain(Node<T>* n) noexcept {
 }
 
 // Drops one reference; frees the node when it was the last, and with it every input
-// that no one else holds. Dead nodes are chained through their `user` slot into a work
-// list, so freeing a chain of any length uses constant stack and allocates nothing.
+// that no one else holds, with a work list instead of recursion: freeing a chain of any
+// length uses constant stack.
 template <class T>
 void release(Node<T>* n) noexcept {
     if (--n->refs != 0) return;
-    n->user = nullptr;
-    Node<T>* dead = n;
-    while (dead != nullptr) {
-        Node<T>* next = static_cast<Node<T>*>(dead->user);
-        Node<T>* inputs[2] = {dead->a, is_binary(dead->op) ? dead->b : nullptr};
-        arena<T>().deallocate(dead);
-        for (Node<T>* in : inputs) {
-            if (in != nullptr && --in->refs == 0) {
-                in->user = next;
-                next = in;
-            }
-        }
-        dead = next;
+    Context<T>& ctx = context<T>();
+    auto& work = ctx.work;
+    work.push_back(n);  // may only throw when out of memory: terminates, as noexcept says
+    while (!work.empty()) {
+        Node<T>* dead = work.back();
+        work.pop_back();
+        Node<T>* x = dead->a;
+        Node<T>* y = is_binary(dead->op) ? dead->b : nullptr;
+        ctx.arena.deallocate(dead);
+        if (x != nullptr && --x->refs == 0) work.push_back(x);
+        if (y != nullptr && --y->refs == 0) work.push_back(y);
     }
 }
 
