@@ -53,7 +53,8 @@ class Module:
         return []
 
     def shapes(self) -> list[list[int]]:
-        """The shape of each parameter group, saved with the parameters and checked on load."""
+        """The shape ``[nin, nout]`` of each layer (here: ``[[number of parameters]]``),
+        saved with the parameters and checked on load."""
         return [[len(self.parameters())]]
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -89,8 +90,9 @@ class Module:
     def _check_saved(self, doc: Any, path: str | os.PathLike[str]) -> list[float]:
         if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
             raise ValueError(f"load: {path} is not a micrograd_cpp parameter file")
-        if doc.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"load: {path} has version {doc.get('version')!r}; "
+        version = doc.get("version")
+        if type(version) is not int or version != _FORMAT_VERSION:
+            raise ValueError(f"load: {path} has version {version!r}; "
                              f"this micrograd_cpp reads version {_FORMAT_VERSION}")
         if doc.get("shapes") != self.shapes():
             raise ValueError(f"load: {path} holds a model of shapes {doc.get('shapes')} "
@@ -99,10 +101,18 @@ class Module:
         n = len(self.parameters())
         if not isinstance(values, list) or len(values) != n:
             raise ValueError(f"load: {path} must list {n} parameters")
+        floats = []
         for i, x in enumerate(values):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                raise ValueError(f"load: parameter {i} in {path} is {x!r}, not a finite number")
-        return [float(x) for x in values]
+            try:
+                if isinstance(x, bool) or not isinstance(x, (int, float)):
+                    raise TypeError
+                floats.append(float(x))
+                if not math.isfinite(floats[-1]):
+                    raise OverflowError
+            except (TypeError, OverflowError):
+                raise ValueError(
+                    f"load: parameter {i} in {path} is {x!r:.40}, not a finite number") from None
+        return floats
 
 
 class Neuron(Module):
@@ -122,7 +132,7 @@ class Neuron(Module):
         return self.w + [self.b]
 
     def shapes(self) -> list[list[int]]:
-        return [[len(self.w) + 1]]
+        return [[len(self.w), 1]]
 
     def __repr__(self) -> str:
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
@@ -144,7 +154,7 @@ class Layer(Module):
         return [p for n in self.neurons for p in n.parameters()]
 
     def shapes(self) -> list[list[int]]:
-        return [s for n in self.neurons for s in n.shapes()]
+        return [[len(self.neurons[0].w), len(self.neurons)]]
 
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
