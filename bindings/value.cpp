@@ -2,6 +2,7 @@
 #include "common.hpp"
 
 #include <charconv>
+#include <unordered_map>
 
 namespace mgpy {
 namespace {
@@ -41,6 +42,40 @@ std::string op_label(const micrograd::Value<T>& v) {
     return label + nb::str(number).c_str();
 }
 
+// Labels live beside the nodes, which have no room for a string: a labelled node is
+// flagged, and the arena's on_free hook drops its label when the node dies.
+template <class T>
+std::unordered_map<const micrograd::Node<T>*, std::string>& labels() {
+    static auto* instance = new std::unordered_map<const micrograd::Node<T>*, std::string>();
+    return *instance;  // never destroyed, like the arenas
+}
+
+template <class T>
+void drop_label(micrograd::Node<T>* n) noexcept {
+    labels<T>().erase(n);
+}
+
+template <class T>
+std::string get_label(const micrograd::Value<T>& v) {
+    const auto* n = v.node();
+    return (n->flags & micrograd::detail::flag_has_extra) ? labels<T>().at(n) : std::string();
+}
+
+template <class T>
+void set_label(const micrograd::Value<T>& v, nb::handle label) {
+    if (!nb::isinstance<nb::str>(label))
+        throw nb::type_error(("label must be a str, not '" + py_type_name(label) + "'").c_str());
+    auto* n = v.node();
+    std::string text = nb::cast<std::string>(label);
+    if (text.empty()) {
+        labels<T>().erase(n);
+        n->flags &= ~micrograd::detail::flag_has_extra;
+    } else {
+        labels<T>()[n] = std::move(text);
+        n->flags |= micrograd::detail::flag_has_extra;
+    }
+}
+
 template <class T>
 nb::set inputs(const micrograd::Value<T>& v) {
     nb::set prev;
@@ -59,10 +94,19 @@ void bind_value(nb::module_& m, const char* doc) {
     auto c = nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final());
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
-    c.def(nb::new_([cls](nb::handle data) {
-              return wrap<T>(V(real_or_throw<T>(data, cls + "(data): data")));
+    micrograd::detail::context<T>().on_free = &drop_label<T>;
+    c.def(nb::new_([cls](nb::handle data, nb::handle label) {
+              V v(real_or_throw<T>(data, cls + "(data): data"));
+              set_label(v, label);
+              return wrap<T>(std::move(v));
           }),
-          "data"_a.none(), "A new leaf holding ``data`` (converted to a float), with grad 0.");
+          "data"_a.none(), nb::kw_only(), "label"_a.none() = "",
+          "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
+          "``label`` (a name shown by draw_dot).");
+    c.def_prop_rw(
+        "label", [](const Self& s) { return get_label(s.v); },
+        [](Self& s, nb::handle label) { set_label(s.v, label); }, nb::for_setter("value"_a.none()),
+        "A name for this node, shown by draw_dot ('' when unset; writable on any node).");
 
     c.def_prop_rw(
         "data", [](const Self& s) { return static_cast<double>(s.v.data()); },

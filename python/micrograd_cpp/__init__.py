@@ -4,9 +4,10 @@ Change ``from micrograd.engine import Value`` to ``from micrograd_cpp.engine imp
 (or use ``micrograd_cpp.Value``) and the same script computes the same numbers, faster.
 """
 
-from . import engine
+from . import engine, nn, viz
 from ._core import arena_stats
 from .engine import Value, Value32
+from .viz import draw_dot
 
-__all__ = ["Value", "Value32", "arena_stats", "engine"]
+__all__ = ["Value", "Value32", "arena_stats", "draw_dot", "engine", "nn", "viz"]
 __version__ = "0.1.0"

@@ -93,6 +93,21 @@ def plot(model: nn.MLP, X: Any, y: Any, path: str) -> None:
     plt.close(fig)
 
 
+def draw_neuron(path: str) -> str:
+    """Draw the graph of one ReLU neuron's forward and backward pass on two inputs."""
+    from .viz import render
+
+    neuron = nn.Neuron(2)
+    for i, w in enumerate(neuron.w, 1):
+        w.label = f"w{i}"
+    neuron.b.label = "b"
+    x = [Value(2.0, label="x1"), Value(-1.0, label="x2")]
+    out = neuron(x)
+    out.label = "out"
+    out.backward()
+    return render(out, path, format="svg")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m micrograd_cpp.demo", description=__doc__.split("\n\n")[0])
@@ -101,7 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="seed of NumPy's and Python's RNGs (default 1337, micrograd's)")
     parser.add_argument("--output", default="moons.png",
                         help="where to write the decision-boundary plot (default moons.png)")
+    parser.add_argument("--graph", metavar="PATH",
+                        help="also draw one neuron's graph to PATH.svg (needs micrograd-cpp[viz])")
     args = parser.parse_args(argv)
+    if args.graph:
+        try:
+            print(f"neuron graph written to {draw_neuron(args.graph)}")
+        except ImportError:
+            print('--graph needs the graphviz package: pip install "micrograd-cpp[viz]"',
+                  file=sys.stderr)
+            return 2
     if args.steps < 1:
         parser.error("--steps must be at least 1")
     try:

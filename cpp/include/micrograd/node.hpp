@@ -29,6 +29,7 @@ enum class Op : std::uint8_t {
 namespace detail {
 // Node::flags bits.
 inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
+inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants to see it die
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
@@ -61,6 +62,9 @@ struct Context {
     Arena<Node<T>> arena;
     std::vector<Node<T>*> work;  // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
+    // Called with each node flagged flag_has_extra just before it is freed, so that code
+    // keeping data beside nodes (the Python module's labels) can drop it.
+    void (*on_free)(Node<T>*) noexcept = nullptr;
 };
 
 template <class T>
@@ -114,6 +118,7 @@ void release(Node<T>* n) noexcept {
         work.pop_back();
         Node<T>* x = dead->a;
         Node<T>* y = is_binary(dead->op) ? dead->b : nullptr;
+        if (dead->flags & flag_has_extra) ctx.on_free(dead);
         ctx.arena.deallocate(dead);
         if (x != nullptr && --x->refs == 0) work.push_back(x);
         if (y != nullptr && --y->refs == 0) work.push_back(y);
