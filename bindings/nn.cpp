@@ -51,6 +51,8 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(apply_neuron(neuron, operands<double>(xs, "Neuron input")));
         },
         "neuron"_a, "x"_a,
+        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | float]) "
+                "-> Value"),
         "Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.");
     m.def(
         "layer_forward",
@@ -61,7 +63,10 @@ void bind_nn(nb::module_& m) {
             for (nb::handle n : as_list(neurons, "Layer.neurons")) out.append(wrap<double>(apply_neuron(n, ops)));
             return out;
         },
-        "neurons"_a, "x"_a, "Layer.__call__ in one call: every neuron on the same inputs.");
+        "neurons"_a, "x"_a,
+        nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
+                "x: collections.abc.Iterable[Value | float]) -> list[Value]"),
+        "Layer.__call__ in one call: every neuron on the same inputs.");
     m.def(
         "sum",
         [](nb::handle vs, nb::handle start) {
@@ -70,10 +75,13 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(micrograd::sum(terms.begin(), terms.end(), s));
         },
         "values"_a, "start"_a.none() = nb::none(),
+        nb::sig("def sum(values: collections.abc.Iterable[Value], start: Value | float | None = None) "
+                "-> Value"),
         "Python's sum(values, start) as one call: ((start + v0) + v1) + ...");
     m.def(
         "zero_grad", [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },
-        "params"_a, "Set the grad of every value in params to 0.");
+        "params"_a, nb::sig("def zero_grad(params: collections.abc.Iterable[Value]) -> None"),
+        "Set the grad of every value in params to 0.");
 
     m.def(
         "hinge_loss",
@@ -81,7 +89,9 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(micrograd::hinge_loss(values<double>(scores, "scores"),
                                                       reals(labels, "labels")));
         },
-        "scores"_a, "labels"_a, "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
+        "scores"_a, "labels"_a,
+        nb::sig("def hinge_loss(scores: collections.abc.Iterable[Value], "
+                "labels: collections.abc.Iterable[float]) -> Value"), "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
     m.def(
         "mse_loss",
         [](nb::handle predictions, nb::handle targets) {
@@ -89,14 +99,18 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(micrograd::mse_loss(values<double>(predictions, "predictions"),
                                                     operands<double>(ts, "targets")));
         },
-        "predictions"_a, "targets"_a, "Mean of (p - y)**2 over the batch.");
+        "predictions"_a, "targets"_a,
+        nb::sig("def mse_loss(predictions: collections.abc.Iterable[Value], "
+                "targets: collections.abc.Iterable[Value | float]) -> Value"), "Mean of (p - y)**2 over the batch.");
     m.def(
         "binary_cross_entropy_with_logits",
         [](nb::handle logits, nb::handle targets) {
             return wrap<double>(micrograd::binary_cross_entropy_with_logits(
                 values<double>(logits, "logits"), reals(targets, "targets")));
         },
-        "logits"_a, "targets"_a, "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
+        "logits"_a, "targets"_a,
+        nb::sig("def binary_cross_entropy_with_logits(logits: collections.abc.Iterable[Value], "
+                "targets: collections.abc.Iterable[float]) -> Value"), "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
     m.def(
         "cross_entropy_loss",
         [](nb::handle scores, nb::handle classes) {
@@ -104,13 +118,16 @@ void bind_nn(nb::module_& m) {
             for (nb::handle row : as_list(scores, "scores")) rows.push_back(values<double>(row, "scores rows"));
             return wrap<double>(micrograd::cross_entropy_loss(rows, class_indices(classes)));
         },
-        "scores"_a, "classes"_a, "Mean softmax cross-entropy of rows of class scores.");
+        "scores"_a, "classes"_a,
+        nb::sig("def cross_entropy_loss(scores: collections.abc.Iterable["
+                "collections.abc.Iterable[Value]], classes: collections.abc.Iterable[int]) -> Value"), "Mean softmax cross-entropy of rows of class scores.");
     m.def(
         "l2_penalty",
         [](nb::handle params, double alpha) {
             return wrap<double>(micrograd::l2_penalty(values<double>(params, "parameters"), alpha));
         },
-        "params"_a, "alpha"_a, "alpha * sum(p*p for p in params), as micrograd's demo.");
+        "params"_a, "alpha"_a,
+        nb::sig("def l2_penalty(params: collections.abc.Iterable[Value], alpha: float) -> Value"), "alpha * sum(p*p for p in params), as micrograd's demo.");
 
     using SGD = micrograd::SGD<double>;
     nb::class_<SGD>(m, "SGD", "Stochastic gradient descent over a list of values (torch.optim.SGD).")
@@ -118,7 +135,9 @@ void bind_nn(nb::module_& m) {
              [](SGD* self, nb::handle params, double lr, double momentum, double weight_decay) {
                  new (self) SGD(values<double>(params, "SGD: params"), lr, momentum, weight_decay);
              },
-             "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0)
+             "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0,
+             nb::sig("def __init__(self, params: collections.abc.Iterable[Value], lr: float, "
+                     "momentum: float = 0.0, weight_decay: float = 0.0) -> None"))
         .def("step", &SGD::step, "Update every parameter from its grad.")
         .def("zero_grad", &SGD::zero_grad, "Set every parameter's grad to 0.")
         .def_prop_rw("lr", &SGD::lr, &SGD::set_lr, "The learning rate (may change between steps).");
@@ -132,7 +151,10 @@ void bind_nn(nb::module_& m) {
                                  weight_decay);
              },
              "params"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
-             "weight_decay"_a = 0.0)
+             "weight_decay"_a = 0.0,
+             nb::sig("def __init__(self, params: collections.abc.Iterable[Value], lr: float = 0.001, "
+                     "beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-08, "
+                     "weight_decay: float = 0.0) -> None"))
         .def("step", &Adam::step, "Update every parameter from its grad.")
         .def("zero_grad", &Adam::zero_grad, "Set every parameter's grad to 0.")
         .def_prop_rw("lr", &Adam::lr, &Adam::set_lr, "The learning rate (may change between steps).");

@@ -95,34 +95,49 @@ void bind_value(nb::module_& m, const char* doc) {
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
     micrograd::detail::context<T>().on_free = &drop_label<T>;
-    c.def(nb::new_([cls](nb::handle data, nb::handle label) {
-              V v(real_or_throw<T>(data, cls + "(data): data"));
-              set_label(v, label);
-              return wrap<T>(std::move(v));
-          }),
-          "data"_a.none(), nb::kw_only(), "label"_a.none() = "",
-          "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
-          "``label`` (a name shown by draw_dot).");
+    // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
+    const std::string number_or_value = cls + " | float";
+    auto sig = [&cls](const std::string& name, const std::string& params, const std::string& ret) {
+        return "def " + name + "(" + params + ") -> " + (ret.empty() ? cls : ret);
+    };
+
+    // A custom __new__ rather than __init__: the new object's id goes into the wrapper
+    // table before anyone can see it.
+    c.def_static(
+        "__new__",
+        [cls](nb::handle, nb::handle data, nb::handle label) {
+            V v(real_or_throw<T>(data, cls + "(data): data"));
+            set_label(v, label);
+            return wrap<T>(std::move(v));
+        },
+        "cls"_a, "data"_a.none(), nb::kw_only(), "label"_a.none() = "",
+        nb::sig(sig("__new__", "cls, data: float, *, label: str = ''", "").c_str()),
+        "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
+        "``label`` (a name shown by draw_dot).");
+    c.def(
+        "__init__", [](nb::handle, nb::handle, nb::handle) {}, "data"_a.none(), nb::kw_only(),
+        "label"_a.none() = "", nb::sig("def __init__(self, data: float, *, label: str = '') -> None"));
     c.def_prop_rw(
         "label", [](const Self& s) { return get_label(s.v); },
-        [](Self& s, nb::handle label) { set_label(s.v, label); }, nb::for_setter("value"_a.none()),
+        [](Self& s, nb::handle label) { set_label(s.v, label); },
+        nb::for_setter(nb::sig("def label(self, value: str, /) -> None")),
         "A name for this node, shown by draw_dot ('' when unset; writable on any node).");
-
     c.def_prop_rw(
         "data", [](const Self& s) { return static_cast<double>(s.v.data()); },
         [cls](Self& s, nb::handle d) { s.v.set_data(real_or_throw<T>(d, cls + ".data")); },
-        nb::for_setter("value"_a.none()),
+        nb::for_setter(nb::sig("def data(self, value: float, /) -> None")),
         "The scalar this node holds (always a Python float; writable).");
     c.def_prop_rw(
         "grad", [](const Self& s) { return static_cast<double>(s.v.grad()); },
         [cls](Self& s, nb::handle g) { s.v.set_grad(real_or_throw<T>(g, cls + ".grad")); },
-        nb::for_setter("value"_a.none()),
+        nb::for_setter(nb::sig("def grad(self, value: float, /) -> None")),
         "d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).");
     c.def_prop_ro(
         "_op", [](const Self& s) { return op_label(s.v); },
         "The op that produced this node, labelled as micrograd does ('' for a leaf).");
     c.def_prop_ro(
         "_prev", [](const Self& s) { return inputs(s.v); },
+        nb::for_getter(nb::sig(sig("_prev", "self", "set[" + cls + "]").c_str())),
         "The set of this node's inputs (the same Python objects each time while they live).");
 
     c.def(
@@ -131,20 +146,30 @@ void bind_value(nb::module_& m, const char* doc) {
         "d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,\n"
         "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).");
 
-    auto add = [](const V& x, const V& y) { return x + y; };
-    auto sub = [](const V& x, const V& y) { return x - y; };
-    auto mul = [](const V& x, const V& y) { return x * y; };
-    auto div = [](const V& x, const V& y) { return x / y; };
-    auto power = [](const V& x, const V& y) { return pow(x, y); };  // found by ADL
-    c.def("__add__", binary<T, false>(add), nb::is_operator(), "self + other (d/dx = d/dy = 1).");
-    c.def("__radd__", binary<T, true>(add), nb::is_operator(), "other + self.");
-    c.def("__sub__", binary<T, false>(sub), nb::is_operator(), "self - other (d/dx = 1, d/dy = -1).");
-    c.def("__rsub__", binary<T, true>(sub), nb::is_operator(), "other - self.");
-    c.def("__mul__", binary<T, false>(mul), nb::is_operator(), "self * other (d/dx = y, d/dy = x).");
-    c.def("__rmul__", binary<T, true>(mul), nb::is_operator(), "other * self.");
-    c.def("__truediv__", binary<T, false>(div), nb::is_operator(),
-          "self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.");
-    c.def("__rtruediv__", binary<T, true>(div), nb::is_operator(), "other / self.");
+    using BinaryFn = V (*)(const V&, const V&);
+    struct Binary {
+        const char* name;
+        const char* reflected;
+        BinaryFn fn;
+        const char* doc;
+    };
+    const Binary binaries[] = {
+        {"__add__", "__radd__", [](const V& x, const V& y) { return x + y; },
+         "self + other (d/dx = d/dy = 1)."},
+        {"__sub__", "__rsub__", [](const V& x, const V& y) { return x - y; },
+         "self - other (d/dx = 1, d/dy = -1)."},
+        {"__mul__", "__rmul__", [](const V& x, const V& y) { return x * y; },
+         "self * other (d/dx = y, d/dy = x)."},
+        {"__truediv__", "__rtruediv__", [](const V& x, const V& y) { return x / y; },
+         "self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2."},
+    };
+    const std::string other = "self, other: " + number_or_value + ", /";
+    for (const Binary& op : binaries) {
+        c.def(op.name, binary<T, false>(op.fn), nb::is_operator(),
+              nb::sig(sig(op.name, other, "").c_str()), op.doc);
+        c.def(op.reflected, binary<T, true>(op.fn), nb::is_operator(),
+              nb::sig(sig(op.reflected, other, "").c_str()), "The same op, other on the left.");
+    }
     c.def(
         "__pow__",
         [](Self& self, nb::handle other) -> nb::object {
@@ -155,32 +180,36 @@ void bind_value(nb::module_& m, const char* doc) {
             auto y = operand<T>(other);
             return y ? wrap<T>(pow(self.v, *y)) : not_implemented();
         },
-        nb::is_operator(),
+        nb::is_operator(), nb::sig(sig("__pow__", other, "").c_str()),
         "self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));\n"
         "a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).\n"
         "A negative base with a non-integer exponent gives nan (micrograd: a complex number).");
-    c.def("__rpow__", binary<T, true>(power), nb::is_operator(), "other ** self, other a number.");
-    c.def(
-        "__neg__", [](const Self& s) { return wrap<T>(-s.v); }, "-self (d/dx = -1).");
+    c.def("__rpow__", binary<T, true>([](const V& x, const V& y) { return pow(x, y); }),
+          nb::is_operator(), nb::sig(sig("__rpow__", other, "").c_str()),
+          "other ** self, other a number (the base becomes a leaf).");
 
-    c.def(
-        "relu", [](const Self& s) { return wrap<T>(s.v.relu()); },
-        "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.");
-    c.def(
-        "tanh", [](const Self& s) { return wrap<T>(s.v.tanh()); },
-        "tanh(x); d/dx = 1 - tanh(x)**2.");
-    c.def(
-        "sigmoid", [](const Self& s) { return wrap<T>(s.v.sigmoid()); },
-        "1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x)).");
-    c.def(
-        "exp", [](const Self& s) { return wrap<T>(s.v.exp()); },
-        "e**x (inf on overflow); d/dx = e**x.");
-    c.def(
-        "log", [](const Self& s) { return wrap<T>(s.v.log()); },
-        "Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x.");
-    c.def(
-        "softplus", [](const Self& s) { return wrap<T>(s.v.softplus()); },
-        "log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x).");
+    struct Unary {
+        const char* name;
+        V (V::*fn)() const;
+        const char* doc;
+    };
+    const Unary unaries[] = {
+        {"__neg__", &V::operator-, "-self (d/dx = -1)."},
+        {"relu", &V::relu,
+         "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0."},
+        {"tanh", &V::tanh, "tanh(x); d/dx = 1 - tanh(x)**2."},
+        {"sigmoid", &V::sigmoid, "1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))."},
+        {"exp", &V::exp, "e**x (inf on overflow); d/dx = e**x."},
+        {"log", &V::log,
+         "Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x."},
+        {"softplus", &V::softplus,
+         "log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."},
+    };
+    for (const Unary& op : unaries) {
+        c.def(
+            op.name, [fn = op.fn](const Self& s) { return wrap<T>((s.v.*fn)()); },
+            nb::sig(sig(op.name, "self", "").c_str()), op.doc);
+    }
 
     c.def(
         "__repr__",

@@ -1,0 +1,315 @@
+"""
+C++ core of micrograd_cpp: scalar reverse-mode autograd on an arena of nodes.
+"""
+
+from collections.abc import Iterable
+
+
+class Value:
+    """
+    A scalar (float64) in a computation graph, with micrograd's API: build
+    expressions with + - * / ** and the methods below, then call backward()
+    on the result to fill in .grad of everything it depends on.
+    """
+
+    def __init__(self, data: float, *, label: str = '') -> None: ...
+
+    @property
+    def label(self) -> str:
+        """
+        A name for this node, shown by draw_dot ('' when unset; writable on any node).
+        """
+
+    @label.setter
+    def label(self, value: str, /) -> None: ...
+
+    @property
+    def data(self) -> float:
+        """The scalar this node holds (always a Python float; writable)."""
+
+    @data.setter
+    def data(self, value: float, /) -> None: ...
+
+    @property
+    def grad(self) -> float:
+        """
+        d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).
+        """
+
+    @grad.setter
+    def grad(self, value: float, /) -> None: ...
+
+    @property
+    def _op(self) -> str:
+        """
+        The op that produced this node, labelled as micrograd does ('' for a leaf).
+        """
+
+    @property
+    def _prev(self) -> set[Value]:
+        """
+        The set of this node's inputs (the same Python objects each time while they live).
+        """
+
+    def backward(self) -> None:
+        """
+        Backpropagate from this node, as micrograd does: set this node's grad to 1, then add
+        d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,
+        so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).
+        """
+
+    def __add__(self, other: Value | float, /) -> Value:
+        """self + other (d/dx = d/dy = 1)."""
+
+    def __radd__(self, other: Value | float, /) -> Value:
+        """The same op, other on the left."""
+
+    def __sub__(self, other: Value | float, /) -> Value:
+        """self - other (d/dx = 1, d/dy = -1)."""
+
+    def __rsub__(self, other: Value | float, /) -> Value:
+        """The same op, other on the left."""
+
+    def __mul__(self, other: Value | float, /) -> Value:
+        """self * other (d/dx = y, d/dy = x)."""
+
+    def __rmul__(self, other: Value | float, /) -> Value:
+        """The same op, other on the left."""
+
+    def __truediv__(self, other: Value | float, /) -> Value:
+        """
+        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
+        """
+
+    def __rtruediv__(self, other: Value | float, /) -> Value:
+        """The same op, other on the left."""
+
+    def __pow__(self, other: Value | float, /) -> Value:
+        """
+        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
+        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
+        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
+        """
+
+    def __rpow__(self, other: Value | float, /) -> Value:
+        """other ** self, other a number (the base becomes a leaf)."""
+
+    def __neg__(self) -> Value:
+        """-self (d/dx = -1)."""
+
+    def relu(self) -> Value:
+        """
+        max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.
+        """
+
+    def tanh(self) -> Value:
+        """tanh(x); d/dx = 1 - tanh(x)**2."""
+
+    def sigmoid(self) -> Value:
+        """1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))."""
+
+    def exp(self) -> Value:
+        """e**x (inf on overflow); d/dx = e**x."""
+
+    def log(self) -> Value:
+        """
+        Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x.
+        """
+
+    def softplus(self) -> Value:
+        """log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."""
+
+    def __repr__(self) -> str:
+        """micrograd's repr: Value(data=..., grad=...)."""
+
+    __array_ufunc__: None = None
+
+class Value32:
+    """
+    Value with float32 data and grads: every op computes in float32.
+    Value32 and Value cannot be mixed in one expression.
+    """
+
+    def __init__(self, data: float, *, label: str = '') -> None: ...
+
+    @property
+    def label(self) -> str:
+        """
+        A name for this node, shown by draw_dot ('' when unset; writable on any node).
+        """
+
+    @label.setter
+    def label(self, value: str, /) -> None: ...
+
+    @property
+    def data(self) -> float:
+        """The scalar this node holds (always a Python float; writable)."""
+
+    @data.setter
+    def data(self, value: float, /) -> None: ...
+
+    @property
+    def grad(self) -> float:
+        """
+        d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).
+        """
+
+    @grad.setter
+    def grad(self, value: float, /) -> None: ...
+
+    @property
+    def _op(self) -> str:
+        """
+        The op that produced this node, labelled as micrograd does ('' for a leaf).
+        """
+
+    @property
+    def _prev(self) -> set[Value32]:
+        """
+        The set of this node's inputs (the same Python objects each time while they live).
+        """
+
+    def backward(self) -> None:
+        """
+        Backpropagate from this node, as micrograd does: set this node's grad to 1, then add
+        d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,
+        so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).
+        """
+
+    def __add__(self, other: Value32 | float, /) -> Value32:
+        """self + other (d/dx = d/dy = 1)."""
+
+    def __radd__(self, other: Value32 | float, /) -> Value32:
+        """The same op, other on the left."""
+
+    def __sub__(self, other: Value32 | float, /) -> Value32:
+        """self - other (d/dx = 1, d/dy = -1)."""
+
+    def __rsub__(self, other: Value32 | float, /) -> Value32:
+        """The same op, other on the left."""
+
+    def __mul__(self, other: Value32 | float, /) -> Value32:
+        """self * other (d/dx = y, d/dy = x)."""
+
+    def __rmul__(self, other: Value32 | float, /) -> Value32:
+        """The same op, other on the left."""
+
+    def __truediv__(self, other: Value32 | float, /) -> Value32:
+        """
+        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
+        """
+
+    def __rtruediv__(self, other: Value32 | float, /) -> Value32:
+        """The same op, other on the left."""
+
+    def __pow__(self, other: Value32 | float, /) -> Value32:
+        """
+        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
+        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
+        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
+        """
+
+    def __rpow__(self, other: Value32 | float, /) -> Value32:
+        """other ** self, other a number (the base becomes a leaf)."""
+
+    def __neg__(self) -> Value32:
+        """-self (d/dx = -1)."""
+
+    def relu(self) -> Value32:
+        """
+        max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.
+        """
+
+    def tanh(self) -> Value32:
+        """tanh(x); d/dx = 1 - tanh(x)**2."""
+
+    def sigmoid(self) -> Value32:
+        """1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))."""
+
+    def exp(self) -> Value32:
+        """e**x (inf on overflow); d/dx = e**x."""
+
+    def log(self) -> Value32:
+        """
+        Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x.
+        """
+
+    def softplus(self) -> Value32:
+        """log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."""
+
+    def __repr__(self) -> str:
+        """micrograd's repr: Value(data=..., grad=...)."""
+
+    __array_ufunc__: None = None
+
+def neuron_forward(neuron: object, x: Iterable[Value | float]) -> Value:
+    """
+    Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.
+    """
+
+def layer_forward(neurons: Iterable[object], x: Iterable[Value | float]) -> list[Value]:
+    """Layer.__call__ in one call: every neuron on the same inputs."""
+
+def sum(values: Iterable[Value], start: Value | float | None = None) -> Value:
+    """Python's sum(values, start) as one call: ((start + v0) + v1) + ..."""
+
+def zero_grad(params: Iterable[Value]) -> None:
+    """Set the grad of every value in params to 0."""
+
+def hinge_loss(scores: Iterable[Value], labels: Iterable[float]) -> Value:
+    """Mean of relu(1 - y*s) over the batch (labels y in {-1, 1})."""
+
+def mse_loss(predictions: Iterable[Value], targets: Iterable[Value | float]) -> Value:
+    """Mean of (p - y)**2 over the batch."""
+
+def binary_cross_entropy_with_logits(logits: Iterable[Value], targets: Iterable[float]) -> Value:
+    """Mean of softplus(x) - x*y over the batch (targets y in [0, 1])."""
+
+def cross_entropy_loss(scores: Iterable[Iterable[Value]], classes: Iterable[int]) -> Value:
+    """Mean softmax cross-entropy of rows of class scores."""
+
+def l2_penalty(params: Iterable[Value], alpha: float) -> Value:
+    """alpha * sum(p*p for p in params), as micrograd's demo."""
+
+class SGD:
+    """Stochastic gradient descent over a list of values (torch.optim.SGD)."""
+
+    def __init__(self, params: Iterable[Value], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None: ...
+
+    def step(self) -> None:
+        """Update every parameter from its grad."""
+
+    def zero_grad(self) -> None:
+        """Set every parameter's grad to 0."""
+
+    @property
+    def lr(self) -> float:
+        """The learning rate (may change between steps)."""
+
+    @lr.setter
+    def lr(self, arg: float, /) -> None: ...
+
+class Adam:
+    """Adam over a list of values (torch.optim.Adam, L2 weight decay)."""
+
+    def __init__(self, params: Iterable[Value], lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-08, weight_decay: float = 0.0) -> None: ...
+
+    def step(self) -> None:
+        """Update every parameter from its grad."""
+
+    def zero_grad(self) -> None:
+        """Set every parameter's grad to 0."""
+
+    @property
+    def lr(self) -> float:
+        """The learning rate (may change between steps)."""
+
+    @lr.setter
+    def lr(self, arg: float, /) -> None: ...
+
+def arena_stats(dtype: str = 'float64') -> dict:
+    """
+    Memory held by the node arena of one precision, as a dict: 'live' (nodes alive),
+    'capacity' (node slots obtained from the system), 'bytes' (their size in bytes) and
+    'node_size' (bytes per node). Freed slots are reused before capacity grows.
+    """
