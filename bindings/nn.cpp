@@ -30,15 +30,71 @@ std::vector<std::size_t> class_indices(nb::handle seq) {
     return out;
 }
 
-V apply_neuron(nb::handle neuron, const std::vector<micrograd::Operand<double>>& x) {
-    const std::vector<V> w = values<double>(neuron.attr("w"), "Neuron.w");
-    const std::vector<V> b = values<double>(nb::make_tuple(neuron.attr("b")), "Neuron.b");
-    if (w.size() != x.size())
-        throw nb::value_error(("Neuron(" + std::to_string(w.size()) + ") got " +
+// Attribute names read for every neuron of every forward pass, interned once.
+struct AttrNames {
+    PyObject* w = PyUnicode_InternFromString("w");
+    PyObject* b = PyUnicode_InternFromString("b");
+    PyObject* nonlin = PyUnicode_InternFromString("nonlin");
+    PyObject* neurons = PyUnicode_InternFromString("neurons");
+};
+
+const AttrNames& attr_names() {
+    static const auto* names = new AttrNames();  // never freed, like the Python strings
+    return *names;
+}
+
+nb::object get(nb::handle obj, PyObject* name) {
+    PyObject* r = PyObject_GetAttr(obj.ptr(), name);
+    if (r == nullptr) throw nb::python_error();
+    return nb::steal(r);
+}
+
+// The value inside a Python Value, borrowed: valid while the Python object lives.
+const V& borrow(nb::handle h, const char* what) {
+    if (Py_TYPE(h.ptr()) != py_type<double>)
+        throw nb::type_error(
+            (std::string(what) + " must hold Value objects, not '" + py_type_name(h) + "'").c_str());
+    return nb::inst_ptr<PyValue<double>>(h)->v;
+}
+
+using Operands = std::vector<micrograd::Operand<double>>;
+
+// Neuron.__call__ for the Python Neuron `neuron`, reading its w, b and nonlin.
+V apply_neuron(nb::handle neuron, const Operands& x) {
+    const AttrNames& names = attr_names();
+    nb::list w = as_list(get(neuron, names.w), "Neuron.w");
+    if (nb::len(w) != x.size())
+        throw nb::value_error(("Neuron(" + std::to_string(nb::len(w)) + ") got " +
                                std::to_string(x.size()) + " inputs; it needs exactly " +
-                               std::to_string(w.size()))
+                               std::to_string(nb::len(w)))
                                   .c_str());
-    return micrograd::neuron(w.data(), b[0], x.data(), x.size(), nb::cast<bool>(neuron.attr("nonlin")));
+    thread_local std::vector<const V*> weights;  // the list `w` keeps them alive
+    weights.clear();
+    for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));
+    nb::object b = get(neuron, names.b);
+    const int relu = PyObject_IsTrue(get(neuron, names.nonlin).ptr());
+    if (relu < 0) throw nb::python_error();
+    return micrograd::neuron(weights.data(), borrow(b, "Neuron.b"), x.data(), x.size(), relu);
+}
+
+// Layer.__call__ for a list of Python Neurons, as C++ values.
+std::vector<V> apply_layer(nb::handle neurons, const Operands& x) {
+    std::vector<V> out;
+    for (nb::handle n : as_list(neurons, "Layer.neurons")) out.push_back(apply_neuron(n, x));
+    return out;
+}
+
+Operands operands_of(const std::vector<V>& vs) {
+    Operands out;
+    out.reserve(vs.size());
+    for (const V& v : vs) out.push_back({&v, 0.0});
+    return out;
+}
+
+nb::list wrap_all(std::vector<V> vs) {
+    nb::list out;
+    for (V& v : vs) out.append(wrap<double>(std::move(v)));
+    return out;
 }
 
 }  // namespace
@@ -58,15 +114,29 @@ void bind_nn(nb::module_& m) {
         "layer_forward",
         [](nb::handle neurons, nb::handle x) {
             nb::list xs = as_list(x, "Layer input");
-            const auto ops = operands<double>(xs, "Layer input");
-            nb::list out;
-            for (nb::handle n : as_list(neurons, "Layer.neurons")) out.append(wrap<double>(apply_neuron(n, ops)));
-            return out;
+            return wrap_all(apply_layer(neurons, operands<double>(xs, "Layer input")));
         },
         "neurons"_a, "x"_a,
         nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
                 "x: collections.abc.Iterable[Value | float]) -> list[Value]"),
         "Layer.__call__ in one call: every neuron on the same inputs.");
+    m.def(
+        "mlp_forward",
+        [](nb::handle layers, nb::handle x) -> nb::object {
+            nb::list xs = as_list(x, "MLP input");
+            Operands in = operands<double>(xs, "MLP input");
+            std::vector<V> out;
+            for (nb::handle layer : as_list(layers, "MLP.layers")) {
+                out = apply_layer(get(layer, attr_names().neurons), in);
+                in = operands_of(out);
+            }
+            if (out.size() == 1) return wrap<double>(std::move(out[0]));
+            return wrap_all(std::move(out));
+        },
+        "layers"_a, "x"_a,
+        nb::sig("def mlp_forward(layers: collections.abc.Iterable[object], "
+                "x: collections.abc.Iterable[Value | float]) -> Value | list[Value]"),
+        "MLP.__call__ in one call: the layers in turn, with no Python objects in between.");
     m.def(
         "sum",
         [](nb::handle vs, nb::handle start) {

@@ -169,9 +169,8 @@ class MLP(Module):
                        for i in range(len(nouts))]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        # One C++ call for all layers; it reads each layer's `neurons`, as Layer does.
+        return _core.mlp_forward(self.layers, x)
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]

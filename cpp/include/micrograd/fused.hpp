@@ -29,27 +29,14 @@ Value<T> sum(It first, It last, Value<T> start) {
 }
 
 // micrograd's Neuron.__call__: sum((wi*xi for wi, xi in zip(w, x)), b), then relu.
-// w and x have the same length n.
+// w (pointers to the weights, which callers may borrow) and x have the same length n;
+// a layer is this applied by each of its neurons to the same x, in order.
 template <class T>
-Value<T> neuron(const Value<T>* w, const Value<T>& b, const Operand<T>* x, std::size_t n,
-                bool relu) {
+Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x,
+                std::size_t n, bool relu) {
     Value<T> act = b;
-    for (std::size_t i = 0; i < n; ++i) act = act + w[i] * x[i].get();
+    for (std::size_t i = 0; i < n; ++i) act = act + *w[i] * x[i].get();
     return relu ? act.relu() : act;
-}
-
-// micrograd's Layer.__call__: every neuron applied to the same inputs, in order.
-// weights holds nout rows of nin values (row-major), biases nout values.
-template <class T>
-std::vector<Value<T>> layer(const std::vector<Value<T>>& weights,
-                            const std::vector<Value<T>>& biases,
-                            const std::vector<Operand<T>>& x, bool relu) {
-    const std::size_t nin = x.size();
-    std::vector<Value<T>> out;
-    out.reserve(biases.size());
-    for (std::size_t j = 0; j < biases.size(); ++j)
-        out.push_back(neuron(weights.data() + j * nin, biases[j], x.data(), nin, relu));
-    return out;
 }
 
 }  // namespace micrograd
