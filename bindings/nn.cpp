@@ -68,7 +68,7 @@ V apply_neuron(nb::handle neuron, const Operands& x) {
                                std::to_string(x.size()) + " inputs; it needs exactly " +
                                std::to_string(nb::len(w)))
                                   .c_str());
-    thread_local std::vector<const V*> weights;  // the list `w` keeps them alive
+    static std::vector<const V*> weights;  // reused (the GIL serialises calls); `w` owns them
     weights.clear();
     for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));
     nb::object b = get(neuron, names.b);

@@ -66,7 +66,10 @@ void set_label(const micrograd::Value<T>& v, nb::handle label) {
     if (!nb::isinstance<nb::str>(label))
         throw nb::type_error(("label must be a str, not '" + py_type_name(label) + "'").c_str());
     auto* n = v.node();
-    std::string text = nb::cast<std::string>(label);
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
+    if (utf8 == nullptr) throw nb::python_error();  // a lone surrogate: UnicodeEncodeError
+    std::string text(utf8, static_cast<std::size_t>(size));
     if (text.empty()) {
         labels<T>().erase(n);
         n->flags &= ~micrograd::detail::flag_has_extra;

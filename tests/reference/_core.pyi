@@ -250,6 +250,11 @@ def neuron_forward(neuron: object, x: Iterable[Value | float]) -> Value:
 def layer_forward(neurons: Iterable[object], x: Iterable[Value | float]) -> list[Value]:
     """Layer.__call__ in one call: every neuron on the same inputs."""
 
+def mlp_forward(layers: Iterable[object], x: Iterable[Value | float]) -> Value | list[Value]:
+    """
+    MLP.__call__ in one call: the layers in turn, with no Python objects in between.
+    """
+
 def sum(values: Iterable[Value], start: Value | float | None = None) -> Value:
     """Python's sum(values, start) as one call: ((start + v0) + v1) + ..."""
 

@@ -56,10 +56,18 @@ public:
 
     // Return a slot obtained from allocate(); the object in it must be dead.
     void deallocate(void* p) noexcept {
-        Slot* slot = static_cast<Slot*>(p);
-        slot->next = free_;
-        free_ = slot;
+        push_free(static_cast<Slot*>(p));
         --live_;
+    }
+
+    // Makes sure the next `count` calls to allocate() will not need the system (so they
+    // cannot throw): callers building many nodes at once reserve first, then build.
+    void reserve(std::size_t count) {
+        while (chunks_.size() * chunk_slots - live_ < count) {
+            // Keep the old bump region: thread it onto the free list before replacing it.
+            while (bump_ != end_) push_free(bump_++);
+            grow();
+        }
     }
 
     ArenaStats stats() const noexcept {
@@ -72,6 +80,11 @@ private:
         Slot* next;
         alignas(N) unsigned char storage[sizeof(N)];
     };
+
+    void push_free(Slot* slot) noexcept {
+        slot->next = free_;
+        free_ = slot;
+    }
 
     void grow() {
         chunks_.reserve(chunks_.size() + 1);  // so push_back below cannot throw and leak
