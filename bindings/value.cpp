@@ -98,6 +98,7 @@ void bind_value(nb::module_& m, const char* doc) {
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
     micrograd::detail::context<T>().on_free = &drop_label<T>;
+    micrograd::detail::context<T>().interrupted = []() noexcept { return PyErr_CheckSignals() != 0; };
     // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
     const std::string number_or_value = cls + " | float";
     auto sig = [&cls](const std::string& name, const std::string& params, const std::string& ret) {
@@ -144,10 +145,18 @@ void bind_value(nb::module_& m, const char* doc) {
         "The set of this node's inputs (the same Python objects each time while they live).");
 
     c.def(
-        "backward", [](Self& s) { s.v.backward(); },
+        "backward",
+        [](Self& s) {
+            try {
+                s.v.backward();
+            } catch (const micrograd::Interrupted&) {
+                throw nb::python_error();  // the KeyboardInterrupt that stopped it
+            }
+        },
         "Backpropagate from this node, as micrograd does: set this node's grad to 1, then add\n"
         "d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,\n"
-        "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).");
+        "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).\n"
+        "Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.");
 
     using BinaryFn = V (*)(const V&, const V&);
     struct Binary {

@@ -1,6 +1,7 @@
 // micrograd/backward.hpp: reverse-mode sweep from a root, with no recursion.
 #pragma once
 
+#include <exception>
 #include <vector>
 
 #include "ops.hpp"
@@ -30,25 +31,31 @@ void propagate(Node<T>& n) noexcept {
     }
 }
 
-// Zeroes the counts `backward(root)` left behind when it is cut short (out of memory while
-// growing its stack): every node with a count is reachable through nodes with counts.
+// Zeroes the counts `backward(root)` leaves behind when it stops early. Every node with a
+// count is reachable from root or from a node still on the stack through nodes with
+// counts, so the walk starts from both.
 template <class T>
 void reset_counts(Node<T>* root, std::vector<Node<T>*>& stack) noexcept {
-    stack.clear();
-    stack.push_back(root);
+    stack.push_back(root);  // failing to grow here terminates, as noexcept says
     while (!stack.empty()) {
         Node<T>* n = stack.back();
         stack.pop_back();
+        n->pending = 0;
         for_each_interior_input(*n, [&stack](Node<T>* in) {
-            if (in->pending != 0) {
-                in->pending = 0;
-                stack.push_back(in);  // failing again here terminates, as noexcept says
-            }
+            if (in->pending != 0) stack.push_back(in);
         });
     }
 }
 
+// How many nodes a walk handles between two polls of Context::interrupted.
+inline constexpr unsigned poll_interval = 1u << 16;
+
 }  // namespace detail
+
+// Thrown by backward() when Context::interrupted asks it to stop.
+struct Interrupted : std::exception {
+    const char* what() const noexcept override { return "backward() was interrupted"; }
+};
 
 // micrograd's backward(): sets root's grad to 1, then adds into the grad of every node
 // reachable from root its contribution. Grads are not zeroed first, so calling it twice
@@ -59,14 +66,22 @@ void reset_counts(Node<T>* root, std::vector<Node<T>*>& stack) noexcept {
 // propagates a node once all of them have propagated into it. Both walks use one explicit
 // stack, so memory grows with the graph's width, not its depth or size: a chain of ten
 // million nodes needs a stack of one. Leaves only receive gradients: no walk visits them.
-// If growing the stack fails (std::bad_alloc), the counts are reset and the exception
-// propagates; grads may then hold part of this backward's contributions.
+// If it stops early (std::bad_alloc while growing its stack, or Interrupted), the counts
+// are reset and the exception propagates; grads may then hold part of this backward's
+// contributions.
 template <class T>
 void backward(Node<T>* root) {
     root->grad = T(1);
     if (root->op == Op::leaf) return;
-    auto& stack = detail::context<T>().stack;
+    auto& ctx = detail::context<T>();
+    auto& stack = ctx.stack;
     stack.clear();
+    unsigned until_poll = detail::poll_interval;
+    auto poll = [&] {
+        if (--until_poll != 0) return;
+        until_poll = detail::poll_interval;
+        if (ctx.interrupted != nullptr && ctx.interrupted()) throw Interrupted();
+    };
     try {
         stack.push_back(root);
         while (!stack.empty()) {
@@ -75,6 +90,7 @@ void backward(Node<T>* root) {
             detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
                 if (in->pending++ == 0) stack.push_back(in);  // first sight: count its inputs
             });
+            poll();
         }
         stack.push_back(root);
         while (!stack.empty()) {
@@ -84,6 +100,7 @@ void backward(Node<T>* root) {
             detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
                 if (--in->pending == 0) stack.push_back(in);
             });
+            poll();
         }
     } catch (...) {
         detail::reset_counts(root, stack);

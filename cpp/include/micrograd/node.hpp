@@ -65,6 +65,9 @@ struct Context {
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.
     void (*on_free)(Node<T>*) noexcept = nullptr;
+    // Polled by long walks (backward()) every few thousand nodes; returning true stops the
+    // walk with micrograd::Interrupted. The Python module checks for Ctrl-C here.
+    bool (*interrupted)() noexcept = nullptr;
 };
 
 template <class T>
