@@ -56,6 +56,7 @@ class Value:
         Backpropagate from this node, as micrograd does: set this node's grad to 1, then add
         d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,
         so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).
+        Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
 
     def __add__(self, other: Value | float, /) -> Value:
@@ -174,6 +175,7 @@ class Value32:
         Backpropagate from this node, as micrograd does: set this node's grad to 1, then add
         d(this)/d(node) into the grad of every node it depends on. Grads are not reset first,
         so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).
+        Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
 
     def __add__(self, other: Value32 | float, /) -> Value32:
