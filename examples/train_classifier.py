@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+from typing import cast
 
 from micrograd_cpp import Value, nn
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> float:
     opt = nn.Adam(model.parameters(), lr=0.02)
     accuracy = 0.0
     for step in range(args.steps):
-        scores = [model([Value(x) for x in xs]) for xs, _ in data]
+        # an MLP whose last layer has several neurons returns a list of Values (one, a Value)
+        scores = [cast(list[Value], model([Value(x) for x in xs])) for xs, _ in data]
         classes = [c for _, c in data]
         loss = nn.cross_entropy_loss(scores, classes)
         opt.zero_grad()

@@ -16,10 +16,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from micrograd_cpp import demo, nn
+from micrograd_cpp import Value, demo, nn
 
 REFERENCE = Path(__file__).parent / "reference" / "moons_micrograd.json"
 REL = 1e-12
@@ -31,7 +31,7 @@ FIRST_LOSS = 0.8958441028683222
 @pytest.fixture(scope="module")
 def reference() -> dict[str, Any]:
     with REFERENCE.open() as f:
-        ref = json.load(f)
+        ref: dict[str, Any] = json.load(f)
     assert len(ref["loss"]) == 100
     # the stored run is micrograd's documented one
     assert ref["loss"][0] == FIRST_LOSS
@@ -102,7 +102,8 @@ def test_trained_model_classifies_the_data(
     """The returned model is the trained one: it gets every training point right."""
     model, _ = trained
     X, y = reference["X"], reference["y"]
-    assert all((model(x).data > 0) == (yi > 0) for x, yi in zip(X, y, strict=True))
+    # one output neuron: model(x) is a bare Value
+    assert all((cast(Value, model(x)).data > 0) == (yi > 0) for x, yi in zip(X, y, strict=True))
 
 
 def test_train_logs_one_line_per_step(reference: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ import micrograd_cpp as mg
 import numpy as np
 import pytest
 
-DTYPES = {"float64": mg.Value, "float32": mg.Value32}
+DTYPES: dict[str, type] = {"float64": mg.Value, "float32": mg.Value32}
 AFFINE_STEPS = 250_000  # 4 nodes per step: 10**6 nodes
 TANH_STEPS = 1_000_000  # 1 node per step
 MUL, ADD, X0 = 1.0001, 0.0001, 0.5
@@ -28,12 +28,14 @@ MUL, ADD, X0 = 1.0001, 0.0001, 0.5
 
 def live(dtype: str) -> int:
     gc.collect()
-    return mg.arena_stats(dtype=dtype)["live"]
+    stats: dict[str, int] = mg.arena_stats(dtype=dtype)
+    return stats["live"]
 
 
 @pytest.fixture(params=list(DTYPES))
 def dtype(request: pytest.FixtureRequest) -> str:
-    return request.param
+    param: str = request.param
+    return param
 
 
 def test_arena_stats_shape(dtype: str) -> None:
@@ -168,7 +170,8 @@ def run_deep(chain: str, dtype: str, steps: int, do_backward: bool) -> dict[str,
         [sys.executable, "-c", DEEP_SCRIPT, *args], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
-    return json.loads(proc.stdout)
+    res: dict[str, Any] = json.loads(proc.stdout)
+    return res
 
 
 def affine_reference_f64(steps: int) -> tuple[float, float]:

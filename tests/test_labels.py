@@ -28,12 +28,14 @@ def cls(request: pytest.FixtureRequest) -> Any:
 
 def live(cls: Any) -> int:
     gc.collect()
-    return mg.arena_stats(dtype=DTYPE[cls])["live"]
+    stats: dict[str, int] = mg.arena_stats(dtype=DTYPE[cls])
+    return stats["live"]
 
 
 def capacity(cls: Any) -> int:
     gc.collect()
-    return mg.arena_stats(dtype=DTYPE[cls])["capacity"]
+    stats: dict[str, int] = mg.arena_stats(dtype=DTYPE[cls])
+    return stats["capacity"]
 
 
 # Every kind of node: a leaf and the result of each op (two inputs a=1.5, b=-0.5).

@@ -8,7 +8,7 @@ central finite differences of those formulas, and from PyTorch when it is instal
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ def isclose(got: float, want: float, rel: float = FORMULA_REL, abs_: float = 1e-
 # ---------------------------------------------------------------------------
 
 
-def ref_hinge(scores: list[float], labels: list[float]) -> float:
+def ref_hinge(scores: list[float], labels: Sequence[float]) -> float:
     return sum(max(0.0, 1.0 - y * s) for s, y in zip(scores, labels, strict=True)) / len(scores)
 
 
@@ -363,7 +363,8 @@ def test_cross_entropy_rows_may_differ_in_length() -> None:
 
 def test_cross_entropy_numpy_integer_classes() -> None:
     vs = [Value(s) for s in CE_ROWS[0]]
-    out = nn.cross_entropy_loss([vs], [np.int64(2)])
+    # accepted at runtime, but nn.cross_entropy_loss's classes are typed Iterable[int]
+    out = nn.cross_entropy_loss([vs], [np.int64(2)])  # type: ignore[list-item]
     assert isclose(out.data, ref_cross_entropy([CE_ROWS[0]], [2]))
 
 
@@ -374,7 +375,10 @@ def test_cross_entropy_numpy_integer_classes() -> None:
 
 def torch_cases(torch: Any) -> dict[str, Callable[[Any], Any]]:
     F = torch.nn.functional
-    t = lambda xs: torch.tensor(xs, dtype=torch.float64)  # noqa: E731
+
+    def t(xs: list[float]) -> Any:
+        return torch.tensor(xs, dtype=torch.float64)
+
     return {
         "mse": lambda x: F.mse_loss(x, t(MSE_TARGETS)),
         "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, t(BCE_TARGETS)),
@@ -469,49 +473,49 @@ BAD_CALLS: list[tuple[str, Callable[[], Any], type, str]] = [
     ),
     ("ce empty row", lambda: nn.cross_entropy_loss([[]], [0]), ValueError, "out of range"),
     ("ce negative class", lambda: nn.cross_entropy_loss([vals(1, 2)], [-1]), ValueError, "-1"),
-    ("ce float class", lambda: nn.cross_entropy_loss([vals(1, 2)], [1.0]), TypeError, "int"),
-    ("ce str class", lambda: nn.cross_entropy_loss([vals(1, 2)], ["1"]), TypeError, "int"),
-    ("ce None class", lambda: nn.cross_entropy_loss([vals(1, 2)], [None]), TypeError, "int"),
+    ("ce float class", lambda: nn.cross_entropy_loss([vals(1, 2)], [1.0]), TypeError, "int"),  # type: ignore[list-item]
+    ("ce str class", lambda: nn.cross_entropy_loss([vals(1, 2)], ["1"]), TypeError, "int"),  # type: ignore[list-item]
+    ("ce None class", lambda: nn.cross_entropy_loss([vals(1, 2)], [None]), TypeError, "int"),  # type: ignore[list-item]
     # non-number targets / labels
-    ("hinge str label", lambda: nn.hinge_loss(vals(1, 2), [1, "a"]), TypeError, "labels"),
-    ("hinge None label", lambda: nn.hinge_loss(vals(1), [None]), TypeError, "labels"),
-    ("mse str target", lambda: nn.mse_loss(vals(1, 2), [1.0, "x"]), TypeError, "targets"),
-    ("mse None target", lambda: nn.mse_loss(vals(1), [None]), TypeError, "targets"),
-    ("mse Value32 target", lambda: nn.mse_loss(vals(1), [Value32(1.0)]), TypeError, "targets"),
+    ("hinge str label", lambda: nn.hinge_loss(vals(1, 2), [1, "a"]), TypeError, "labels"),  # type: ignore[list-item]
+    ("hinge None label", lambda: nn.hinge_loss(vals(1), [None]), TypeError, "labels"),  # type: ignore[list-item]
+    ("mse str target", lambda: nn.mse_loss(vals(1, 2), [1.0, "x"]), TypeError, "targets"),  # type: ignore[list-item]
+    ("mse None target", lambda: nn.mse_loss(vals(1), [None]), TypeError, "targets"),  # type: ignore[list-item]
+    ("mse Value32 target", lambda: nn.mse_loss(vals(1), [Value32(1.0)]), TypeError, "targets"),  # type: ignore[list-item]
     (
         "bce str target",
-        lambda: nn.binary_cross_entropy_with_logits(vals(1), ["1"]),
+        lambda: nn.binary_cross_entropy_with_logits(vals(1), ["1"]),  # type: ignore[list-item]
         TypeError,
         "targets",
     ),
     (
         "bce Value target",
-        lambda: nn.binary_cross_entropy_with_logits(vals(1), vals(1)),
+        lambda: nn.binary_cross_entropy_with_logits(vals(1), vals(1)),  # type: ignore[arg-type]
         TypeError,
         "targets",
     ),
     (
         "bce complex target",
-        lambda: nn.binary_cross_entropy_with_logits(vals(1), [1j]),
+        lambda: nn.binary_cross_entropy_with_logits(vals(1), [1j]),  # type: ignore[list-item]
         TypeError,
         "targets",
     ),
     # predictions that are not Values
-    ("mse float predictions", lambda: nn.mse_loss([1.0], [1.0]), TypeError, "predictions"),
-    ("hinge float scores", lambda: nn.hinge_loss([0.5], [1]), TypeError, "scores"),
+    ("mse float predictions", lambda: nn.mse_loss([1.0], [1.0]), TypeError, "predictions"),  # type: ignore[list-item]
+    ("hinge float scores", lambda: nn.hinge_loss([0.5], [1]), TypeError, "scores"),  # type: ignore[list-item]
     (
         "bce Value32 logits",
-        lambda: nn.binary_cross_entropy_with_logits([Value32(1.0)], [1.0]),
+        lambda: nn.binary_cross_entropy_with_logits([Value32(1.0)], [1.0]),  # type: ignore[list-item]
         TypeError,
         "logits",
     ),
-    ("ce float scores", lambda: nn.cross_entropy_loss([[1.0, 2.0]], [0]), TypeError, "scores"),
-    ("ce flat scores", lambda: nn.cross_entropy_loss(vals(1, 2), [0, 1]), TypeError, "scores"),
-    ("l2 float params", lambda: nn.l2_penalty([1.0], 0.1), TypeError, "parameters"),
+    ("ce float scores", lambda: nn.cross_entropy_loss([[1.0, 2.0]], [0]), TypeError, "scores"),  # type: ignore[list-item]
+    ("ce flat scores", lambda: nn.cross_entropy_loss(vals(1, 2), [0, 1]), TypeError, "scores"),  # type: ignore[arg-type]
+    ("l2 float params", lambda: nn.l2_penalty([1.0], 0.1), TypeError, "parameters"),  # type: ignore[list-item]
     # not iterable at all
-    ("hinge int labels", lambda: nn.hinge_loss(vals(1), 1), TypeError, "labels"),
-    ("mse None predictions", lambda: nn.mse_loss(None, [1.0]), TypeError, "predictions"),
-    ("ce int classes", lambda: nn.cross_entropy_loss([vals(1, 2)], 0), TypeError, "classes"),
+    ("hinge int labels", lambda: nn.hinge_loss(vals(1), 1), TypeError, "labels"),  # type: ignore[arg-type]
+    ("mse None predictions", lambda: nn.mse_loss(None, [1.0]), TypeError, "predictions"),  # type: ignore[arg-type]
+    ("ce int classes", lambda: nn.cross_entropy_loss([vals(1, 2)], 0), TypeError, "classes"),  # type: ignore[arg-type]
 ]
 
 

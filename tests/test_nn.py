@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 import pytest
@@ -24,7 +24,8 @@ from sklearn.datasets import make_moons
 GRAD_REL = 1e-12
 
 # (class name, positional args, keyword args): built in both libraries.
-SPECS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+Spec = tuple[str, tuple[Any, ...], dict[str, Any]]
+SPECS: list[Spec] = [
     ("Neuron", (1,), {}),
     ("Neuron", (3,), {}),
     ("Neuron", (4,), {"nonlin": False}),
@@ -59,7 +60,8 @@ def build_pair(spec: tuple[str, tuple[Any, ...], dict[str, Any]], seed: int = 7)
 
 
 def nin_of(spec: tuple[str, tuple[Any, ...], dict[str, Any]]) -> int:
-    return spec[1][0]
+    nin: int = spec[1][0]
+    return nin
 
 
 def as_list(out: Any) -> list[Any]:
@@ -179,9 +181,10 @@ def test_last_mlp_layer_passes_negative_outputs() -> None:
     w1.data, b1.data, w2.data, b2.data = 2.0, 0.0, -1.0, 0.5
     v1.data, v2.data, c.data = -3.0, 1.0, 0.25
     # hidden relu(2x), relu(0.5 - x); output -3*h1 + h2 + 0.25, not clipped at 0
-    assert m([1.0]).data == -3.0 * 2.0 + 0.0 + 0.25
-    assert m([-1.0]).data == 0.0 + 1.5 + 0.25
-    assert m([0.0]).data == 0.5 + 0.25
+    # (one output neuron: m(x) is a bare Value)
+    assert cast(Value, m([1.0])).data == -3.0 * 2.0 + 0.0 + 0.25
+    assert cast(Value, m([-1.0])).data == 0.0 + 1.5 + 0.25
+    assert cast(Value, m([0.0])).data == 0.5 + 0.25
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def test_gradients_equal_micrograd(spec: Any, kind: str) -> None:
 
 def test_gradients_accumulate_over_shared_inputs() -> None:
     """An input fed to every neuron of a layer collects the sum of their gradients."""
-    spec = ("MLP", (3, [5, 5, 1]), {})
+    spec: Spec = ("MLP", (3, [5, 5, 1]), {})
     ref, ours = build_pair(spec, seed=4)
     x_ref = [MGValue(v) for v in (0.7, -0.2, 1.3)]
     x_ours = [Value(v) for v in (0.7, -0.2, 1.3)]
@@ -286,7 +289,7 @@ def test_gradients_accumulate_over_shared_inputs() -> None:
 # ---------------------------------------------------------------------------
 
 
-LENGTH_CASES = [
+LENGTH_CASES: list[tuple[Spec, int]] = [
     (("Neuron", (3,), {}), 2),
     (("Neuron", (3,), {}), 4),
     (("Neuron", (3,), {}), 0),
@@ -337,7 +340,7 @@ def test_bad_input_type_raises_type_error(spec: Any, label: str, make: Callable[
 def test_number_like_inputs_are_accepted() -> None:
     """bool, Fraction and NumPy scalars work as inputs and give micrograd's result."""
     ref, ours = build_pair(("Neuron", (4,), {"nonlin": False}), seed=2)
-    x = [True, Fraction(1, 3), np.float32(0.25), np.int64(-2)]
+    x: list[SupportsFloat] = [True, Fraction(1, 3), np.float32(0.25), np.int64(-2)]
     assert ours(x).data == ref([float(v) for v in x]).data
 
 
@@ -404,11 +407,13 @@ def cpp_verbatim(X: list[list[float]], y: list[int], steps: int) -> list[float]:
     losses = []
     for k in range(steps):
         inputs = [list(map(Value, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
+        # (the casts are for mypy only: one output neuron makes model(x) a bare Value, and
+        # builtins.sum is typed as possibly returning its int start 0)
+        scores = cast(list[Value], list(map(model, inputs)))
         losses_ = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
         data_loss = sum(losses_) * (1.0 / len(losses_))
         reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total_loss = data_loss + reg_loss
+        total_loss = cast(Value, data_loss + reg_loss)
         model.zero_grad()
         total_loss.backward()
         learning_rate = 1.0 - 0.9 * k / 100
@@ -425,7 +430,7 @@ def cpp_nn_api(X: list[list[float]], y: list[int], steps: int) -> list[float]:
     opt = nn.SGD(model.parameters(), lr=1.0)
     losses = []
     for k in range(steps):
-        scores = [model(xrow) for xrow in X]
+        scores = [cast(Value, model(xrow)) for xrow in X]
         total_loss = nn.hinge_loss(scores, y) + nn.l2_penalty(model.parameters(), 1e-4)
         opt.zero_grad()
         total_loss.backward()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from micrograd_cpp import Value, nn
@@ -213,7 +213,8 @@ def test_sgd_equals_micrograd_update_exactly() -> None:
     ys = [1.0, -1.0, 1.0, -1.0]
     changed = 0
     for k in range(5):
-        loss = nn.hinge_loss([model(x) for x in xs], ys) + nn.l2_penalty(model.parameters(), 1e-3)
+        scores = [cast(Value, model(x)) for x in xs]  # one output neuron: bare Values
+        loss = nn.hinge_loss(scores, ys) + nn.l2_penalty(model.parameters(), 1e-3)
         opt.zero_grad()
         loss.backward()
         lr = 1.0 - 0.9 * k / 100

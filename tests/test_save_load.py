@@ -14,13 +14,17 @@ import random
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 from micrograd_cpp import Value, nn
 
+# A module that can be called on inputs (nn.Module itself has no __call__, as micrograd's)
+Model = nn.Neuron | nn.Layer | nn.MLP
+M = TypeVar("M", bound=nn.Module)
+
 # (id, constructor, number of inputs)
-MODELS: list[tuple[str, Callable[[], nn.Module], int]] = [
+MODELS: list[tuple[str, Callable[[], Model], int]] = [
     ("Neuron(3)", lambda: nn.Neuron(3), 3),
     ("Neuron(2,linear)", lambda: nn.Neuron(2, nonlin=False), 2),
     ("Layer(3,4)", lambda: nn.Layer(3, 4), 3),
@@ -39,7 +43,7 @@ def params_of(model: nn.Module) -> list[float]:
     return [p.data for p in model.parameters()]
 
 
-def fresh(make: Callable[[], nn.Module], seed: int) -> nn.Module:
+def fresh(make: Callable[[], M], seed: int) -> M:
     random.seed(seed)
     return make()
 
@@ -48,7 +52,7 @@ def fresh(make: Callable[[], nn.Module], seed: int) -> nn.Module:
 SPECIAL = [-0.0, 5e-324, 1.7976931348623157e308, 0.1, 1 / 3, -2.5e-300, 123456789.123456789]
 
 
-def perturbed(make: Callable[[], nn.Module], seed: int) -> nn.Module:
+def perturbed(make: Callable[[], M], seed: int) -> M:
     model = fresh(make, seed)
     for i, p in enumerate(model.parameters()):
         p.data = SPECIAL[i] if i < len(SPECIAL) else p.data * 1.75 + 0.01 * i
@@ -63,7 +67,7 @@ def perturbed(make: Callable[[], nn.Module], seed: int) -> nn.Module:
 @pytest.mark.parametrize("as_path", [False, True], ids=["str", "Path"])
 @pytest.mark.parametrize(("name", "make", "nin"), MODELS, ids=[m[0] for m in MODELS])
 def test_round_trip_into_fresh_model(
-    name: str, make: Callable[[], nn.Module], nin: int, as_path: bool, tmp_path: Path
+    name: str, make: Callable[[], Model], nin: int, as_path: bool, tmp_path: Path
 ) -> None:
     src = perturbed(make, seed=1)
     path = tmp_path / "params.json"
@@ -84,7 +88,9 @@ def test_round_trip_after_training(tmp_path: Path) -> None:
     model = nn.MLP(2, [4, 1])
     opt = nn.Adam(model.parameters(), lr=0.05)
     for _ in range(3):
-        loss = nn.mse_loss([model([0.5, -1.0]), model([1.0, 2.0])], [1.0, -1.0])
+        # one output neuron: model(x) is a bare Value
+        outs = [cast(Value, model([0.5, -1.0])), cast(Value, model([1.0, 2.0]))]
+        loss = nn.mse_loss(outs, [1.0, -1.0])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -218,7 +224,8 @@ def test_load_into_other_shape_raises_and_leaves_model(
 
 def saved_doc(model: nn.Module, tmp_path: Path) -> dict[str, Any]:
     model.save(tmp_path / "good.json")
-    return json.loads((tmp_path / "good.json").read_text())
+    doc: dict[str, Any] = json.loads((tmp_path / "good.json").read_text())
+    return doc
 
 
 def param_key(doc: dict[str, Any], model: nn.Module) -> str:
@@ -349,8 +356,8 @@ def test_values_are_unaffected_by_a_failed_load_into_other_shape(tmp_path: Path)
     nn.MLP(3, [4, 2]).save(tmp_path / "a.json")
     random.seed(2)
     model = nn.MLP(3, [2, 4])
-    before = [o.data for o in model([1.0, 2.0, 3.0])]
+    before = [o.data for o in cast(list[Value], model([1.0, 2.0, 3.0]))]
     with pytest.raises(ValueError):
         model.load(tmp_path / "a.json")
-    assert [o.data for o in model([1.0, 2.0, 3.0])] == before
+    assert [o.data for o in cast(list[Value], model([1.0, 2.0, 3.0]))] == before
     assert isinstance(model.parameters()[0], Value)
