@@ -33,6 +33,8 @@ NB_MODULE(_core, m) {
                 ("arena_stats: dtype must be 'float64' or 'float32', not '" + dtype + "'").c_str());
         },
         "dtype"_a = "float64",
+        nb::sig("def arena_stats(dtype: str = 'float64') "
+                "-> dict[str, int]"),
         "Memory held by the node arena of one precision, as a dict: 'live' (nodes alive),\n"
         "'capacity' (node slots obtained from the system), 'bytes' (their size in bytes) and\n"
         "'node_size' (bytes per node). Freed slots are reused before capacity grows.");

@@ -107,7 +107,7 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(apply_neuron(neuron, operands<double>(xs, "Neuron input")));
         },
         "neuron"_a, "x"_a,
-        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | float]) "
+        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | typing.SupportsFloat]) "
                 "-> Value"),
         "Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.");
     m.def(
@@ -118,7 +118,7 @@ void bind_nn(nb::module_& m) {
         },
         "neurons"_a, "x"_a,
         nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
-                "x: collections.abc.Iterable[Value | float]) -> list[Value]"),
+                "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> list[Value]"),
         "Layer.__call__ in one call: every neuron on the same inputs.");
     m.def(
         "mlp_forward",
@@ -135,7 +135,7 @@ void bind_nn(nb::module_& m) {
         },
         "layers"_a, "x"_a,
         nb::sig("def mlp_forward(layers: collections.abc.Iterable[object], "
-                "x: collections.abc.Iterable[Value | float]) -> Value | list[Value]"),
+                "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
         "MLP.__call__ in one call: the layers in turn, with no Python objects in between.");
     m.def(
         "sum",
@@ -161,7 +161,7 @@ void bind_nn(nb::module_& m) {
         },
         "scores"_a, "labels"_a,
         nb::sig("def hinge_loss(scores: collections.abc.Iterable[Value], "
-                "labels: collections.abc.Iterable[float]) -> Value"), "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
+                "labels: collections.abc.Iterable[typing.SupportsFloat]) -> Value"), "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
     m.def(
         "mse_loss",
         [](nb::handle predictions, nb::handle targets) {
@@ -171,7 +171,7 @@ void bind_nn(nb::module_& m) {
         },
         "predictions"_a, "targets"_a,
         nb::sig("def mse_loss(predictions: collections.abc.Iterable[Value], "
-                "targets: collections.abc.Iterable[Value | float]) -> Value"), "Mean of (p - y)**2 over the batch.");
+                "targets: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value"), "Mean of (p - y)**2 over the batch.");
     m.def(
         "binary_cross_entropy_with_logits",
         [](nb::handle logits, nb::handle targets) {
@@ -180,7 +180,7 @@ void bind_nn(nb::module_& m) {
         },
         "logits"_a, "targets"_a,
         nb::sig("def binary_cross_entropy_with_logits(logits: collections.abc.Iterable[Value], "
-                "targets: collections.abc.Iterable[float]) -> Value"), "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
+                "targets: collections.abc.Iterable[typing.SupportsFloat]) -> Value"), "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
     m.def(
         "cross_entropy_loss",
         [](nb::handle scores, nb::handle classes) {
@@ -190,7 +190,9 @@ void bind_nn(nb::module_& m) {
         },
         "scores"_a, "classes"_a,
         nb::sig("def cross_entropy_loss(scores: collections.abc.Iterable["
-                "collections.abc.Iterable[Value]], classes: collections.abc.Iterable[int]) -> Value"), "Mean softmax cross-entropy of rows of class scores.");
+                "collections.abc.Iterable[Value]], "
+                "classes: collections.abc.Iterable[typing.SupportsIndex]) -> Value"),
+        "Mean softmax cross-entropy of rows of class scores.");
     m.def(
         "l2_penalty",
         [](nb::handle params, double alpha) {

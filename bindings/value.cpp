@@ -100,7 +100,8 @@ void bind_value(nb::module_& m, const char* doc) {
     micrograd::detail::context<T>().on_free = &drop_label<T>;
     micrograd::detail::context<T>().interrupted = []() noexcept { return PyErr_CheckSignals() != 0; };
     // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
-    const std::string number_or_value = cls + " | float";
+    const std::string number_or_value = cls + " | typing.SupportsFloat";
+    const std::string real = "typing.SupportsFloat | typing.SupportsIndex";
     auto sig = [&cls](const std::string& name, const std::string& params, const std::string& ret) {
         return "def " + name + "(" + params + ") -> " + (ret.empty() ? cls : ret);
     };
@@ -115,12 +116,13 @@ void bind_value(nb::module_& m, const char* doc) {
             return wrap<T>(std::move(v));
         },
         "cls"_a, "data"_a.none(), nb::kw_only(), "label"_a.none() = "",
-        nb::sig(sig("__new__", "cls, data: float, *, label: str = ''", "").c_str()),
+        nb::sig(sig("__new__", "cls, data: " + real + ", *, label: str = ''", "").c_str()),
         "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
         "``label`` (a name shown by draw_dot).");
     c.def(
         "__init__", [](nb::handle, nb::handle, nb::handle) {}, "data"_a.none(), nb::kw_only(),
-        "label"_a.none() = "", nb::sig("def __init__(self, data: float, *, label: str = '') -> None"));
+        "label"_a.none() = "",
+        nb::sig(("def __init__(self, data: " + real + ", *, label: str = '') -> None").c_str()));
     c.def_prop_rw(
         "label", [](const Self& s) { return get_label(s.v); },
         [](Self& s, nb::handle label) { set_label(s.v, label); },
@@ -129,12 +131,12 @@ void bind_value(nb::module_& m, const char* doc) {
     c.def_prop_rw(
         "data", [](const Self& s) { return static_cast<double>(s.v.data()); },
         [cls](Self& s, nb::handle d) { s.v.set_data(real_or_throw<T>(d, cls + ".data")); },
-        nb::for_setter(nb::sig("def data(self, value: float, /) -> None")),
+        nb::for_setter(nb::sig(("def data(self, value: " + real + ", /) -> None").c_str())),
         "The scalar this node holds (always a Python float; writable).");
     c.def_prop_rw(
         "grad", [](const Self& s) { return static_cast<double>(s.v.grad()); },
         [cls](Self& s, nb::handle g) { s.v.set_grad(real_or_throw<T>(g, cls + ".grad")); },
-        nb::for_setter(nb::sig("def grad(self, value: float, /) -> None")),
+        nb::for_setter(nb::sig(("def grad(self, value: " + real + ", /) -> None").c_str())),
         "d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).");
     c.def_prop_ro(
         "_op", [](const Self& s) { return op_label(s.v); },

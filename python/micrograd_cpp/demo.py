@@ -17,7 +17,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from . import nn
 from .engine import Value
@@ -54,7 +54,7 @@ def train(X: Any, y: Any, steps: int, seed: int, log: Any = None) -> tuple[nn.ML
     for k in range(steps):
         start = time.perf_counter()
         inputs = [list(map(Value, xrow)) for xrow in X.tolist()]
-        scores = list(map(model, inputs))
+        scores = [cast(Value, model(x)) for x in inputs]  # one output: a bare Value
         total_loss = nn.hinge_loss(scores, labels) + nn.l2_penalty(model.parameters(), 1e-4)
         opt.zero_grad()
         total_loss.backward()
@@ -82,7 +82,7 @@ def plot(model: nn.MLP, X: Any, y: Any, path: str) -> None:
     y_min, y_max = X[:, 1].min() - 1, X[:, 1].max() + 1
     xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
     mesh = np.c_[xx.ravel(), yy.ravel()].tolist()
-    scores = [model(list(map(Value, row))) for row in mesh]
+    scores = [cast(Value, model(list(map(Value, row)))) for row in mesh]
     Z = np.array([s.data > 0 for s in scores]).reshape(xx.shape)
     fig = plt.figure()
     plt.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)

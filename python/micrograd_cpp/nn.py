@@ -14,7 +14,7 @@ import math
 import os
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any, SupportsFloat, SupportsIndex, Union
 
 from . import _core
 from ._core import SGD, Adam
@@ -34,8 +34,8 @@ __all__ = [
     "l2_penalty",
 ]
 
-Number = Union[int, float]
-Input = Union[Value, Number]
+Number = SupportsFloat
+Input = Union[Value, SupportsFloat]
 
 _FORMAT = "micrograd_cpp.parameters"
 _FORMAT_VERSION = 1
@@ -202,7 +202,8 @@ def binary_cross_entropy_with_logits(logits: Iterable[Value], targets: Iterable[
     return _core.binary_cross_entropy_with_logits(logits, targets)
 
 
-def cross_entropy_loss(scores: Iterable[Sequence[Value]], classes: Iterable[int]) -> Value:
+def cross_entropy_loss(scores: Iterable[Sequence[Value]],
+                       classes: Iterable[SupportsIndex]) -> Value:
     """Softmax cross-entropy: the mean over rows of ``logsumexp(row) - row[class]``,
     stable for large scores (the row's maximum is subtracted inside the exp)."""
     return _core.cross_entropy_loss(scores, classes)

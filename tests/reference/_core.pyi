@@ -3,6 +3,7 @@ C++ core of micrograd_cpp: scalar reverse-mode autograd on an arena of nodes.
 """
 
 from collections.abc import Iterable
+from typing import SupportsFloat, SupportsIndex
 
 
 class Value:
@@ -12,7 +13,7 @@ class Value:
     on the result to fill in .grad of everything it depends on.
     """
 
-    def __init__(self, data: float, *, label: str = '') -> None: ...
+    def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
 
     @property
     def label(self) -> str:
@@ -28,7 +29,7 @@ class Value:
         """The scalar this node holds (always a Python float; writable)."""
 
     @data.setter
-    def data(self, value: float, /) -> None: ...
+    def data(self, value: SupportsFloat | SupportsIndex, /) -> None: ...
 
     @property
     def grad(self) -> float:
@@ -37,7 +38,7 @@ class Value:
         """
 
     @grad.setter
-    def grad(self, value: float, /) -> None: ...
+    def grad(self, value: SupportsFloat | SupportsIndex, /) -> None: ...
 
     @property
     def _op(self) -> str:
@@ -59,40 +60,40 @@ class Value:
         Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
 
-    def __add__(self, other: Value | float, /) -> Value:
+    def __add__(self, other: Value | SupportsFloat, /) -> Value:
         """self + other (d/dx = d/dy = 1)."""
 
-    def __radd__(self, other: Value | float, /) -> Value:
+    def __radd__(self, other: Value | SupportsFloat, /) -> Value:
         """The same op, other on the left."""
 
-    def __sub__(self, other: Value | float, /) -> Value:
+    def __sub__(self, other: Value | SupportsFloat, /) -> Value:
         """self - other (d/dx = 1, d/dy = -1)."""
 
-    def __rsub__(self, other: Value | float, /) -> Value:
+    def __rsub__(self, other: Value | SupportsFloat, /) -> Value:
         """The same op, other on the left."""
 
-    def __mul__(self, other: Value | float, /) -> Value:
+    def __mul__(self, other: Value | SupportsFloat, /) -> Value:
         """self * other (d/dx = y, d/dy = x)."""
 
-    def __rmul__(self, other: Value | float, /) -> Value:
+    def __rmul__(self, other: Value | SupportsFloat, /) -> Value:
         """The same op, other on the left."""
 
-    def __truediv__(self, other: Value | float, /) -> Value:
+    def __truediv__(self, other: Value | SupportsFloat, /) -> Value:
         """
         self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
         """
 
-    def __rtruediv__(self, other: Value | float, /) -> Value:
+    def __rtruediv__(self, other: Value | SupportsFloat, /) -> Value:
         """The same op, other on the left."""
 
-    def __pow__(self, other: Value | float, /) -> Value:
+    def __pow__(self, other: Value | SupportsFloat, /) -> Value:
         """
         self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
         a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
         A negative base with a non-integer exponent gives nan (micrograd: a complex number).
         """
 
-    def __rpow__(self, other: Value | float, /) -> Value:
+    def __rpow__(self, other: Value | SupportsFloat, /) -> Value:
         """other ** self, other a number (the base becomes a leaf)."""
 
     def __neg__(self) -> Value:
@@ -131,7 +132,7 @@ class Value32:
     Value32 and Value cannot be mixed in one expression.
     """
 
-    def __init__(self, data: float, *, label: str = '') -> None: ...
+    def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
 
     @property
     def label(self) -> str:
@@ -147,7 +148,7 @@ class Value32:
         """The scalar this node holds (always a Python float; writable)."""
 
     @data.setter
-    def data(self, value: float, /) -> None: ...
+    def data(self, value: SupportsFloat | SupportsIndex, /) -> None: ...
 
     @property
     def grad(self) -> float:
@@ -156,7 +157,7 @@ class Value32:
         """
 
     @grad.setter
-    def grad(self, value: float, /) -> None: ...
+    def grad(self, value: SupportsFloat | SupportsIndex, /) -> None: ...
 
     @property
     def _op(self) -> str:
@@ -178,40 +179,40 @@ class Value32:
         Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
 
-    def __add__(self, other: Value32 | float, /) -> Value32:
+    def __add__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """self + other (d/dx = d/dy = 1)."""
 
-    def __radd__(self, other: Value32 | float, /) -> Value32:
+    def __radd__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """The same op, other on the left."""
 
-    def __sub__(self, other: Value32 | float, /) -> Value32:
+    def __sub__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """self - other (d/dx = 1, d/dy = -1)."""
 
-    def __rsub__(self, other: Value32 | float, /) -> Value32:
+    def __rsub__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """The same op, other on the left."""
 
-    def __mul__(self, other: Value32 | float, /) -> Value32:
+    def __mul__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """self * other (d/dx = y, d/dy = x)."""
 
-    def __rmul__(self, other: Value32 | float, /) -> Value32:
+    def __rmul__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """The same op, other on the left."""
 
-    def __truediv__(self, other: Value32 | float, /) -> Value32:
+    def __truediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """
         self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
         """
 
-    def __rtruediv__(self, other: Value32 | float, /) -> Value32:
+    def __rtruediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """The same op, other on the left."""
 
-    def __pow__(self, other: Value32 | float, /) -> Value32:
+    def __pow__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """
         self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
         a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
         A negative base with a non-integer exponent gives nan (micrograd: a complex number).
         """
 
-    def __rpow__(self, other: Value32 | float, /) -> Value32:
+    def __rpow__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """other ** self, other a number (the base becomes a leaf)."""
 
     def __neg__(self) -> Value32:
@@ -244,15 +245,15 @@ class Value32:
 
     __array_ufunc__: None = None
 
-def neuron_forward(neuron: object, x: Iterable[Value | float]) -> Value:
+def neuron_forward(neuron: object, x: Iterable[Value | SupportsFloat]) -> Value:
     """
     Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.
     """
 
-def layer_forward(neurons: Iterable[object], x: Iterable[Value | float]) -> list[Value]:
+def layer_forward(neurons: Iterable[object], x: Iterable[Value | SupportsFloat]) -> list[Value]:
     """Layer.__call__ in one call: every neuron on the same inputs."""
 
-def mlp_forward(layers: Iterable[object], x: Iterable[Value | float]) -> Value | list[Value]:
+def mlp_forward(layers: Iterable[object], x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
     """
     MLP.__call__ in one call: the layers in turn, with no Python objects in between.
     """
@@ -263,16 +264,16 @@ def sum(values: Iterable[Value], start: Value | float | None = None) -> Value:
 def zero_grad(params: Iterable[Value]) -> None:
     """Set the grad of every value in params to 0."""
 
-def hinge_loss(scores: Iterable[Value], labels: Iterable[float]) -> Value:
+def hinge_loss(scores: Iterable[Value], labels: Iterable[SupportsFloat]) -> Value:
     """Mean of relu(1 - y*s) over the batch (labels y in {-1, 1})."""
 
-def mse_loss(predictions: Iterable[Value], targets: Iterable[Value | float]) -> Value:
+def mse_loss(predictions: Iterable[Value], targets: Iterable[Value | SupportsFloat]) -> Value:
     """Mean of (p - y)**2 over the batch."""
 
-def binary_cross_entropy_with_logits(logits: Iterable[Value], targets: Iterable[float]) -> Value:
+def binary_cross_entropy_with_logits(logits: Iterable[Value], targets: Iterable[SupportsFloat]) -> Value:
     """Mean of softplus(x) - x*y over the batch (targets y in [0, 1])."""
 
-def cross_entropy_loss(scores: Iterable[Iterable[Value]], classes: Iterable[int]) -> Value:
+def cross_entropy_loss(scores: Iterable[Iterable[Value]], classes: Iterable[SupportsIndex]) -> Value:
     """Mean softmax cross-entropy of rows of class scores."""
 
 def l2_penalty(params: Iterable[Value], alpha: float) -> Value:
@@ -314,7 +315,7 @@ class Adam:
     @lr.setter
     def lr(self, arg: float, /) -> None: ...
 
-def arena_stats(dtype: str = 'float64') -> dict:
+def arena_stats(dtype: str = 'float64') -> dict[str, int]:
     """
     Memory held by the node arena of one precision, as a dict: 'live' (nodes alive),
     'capacity' (node slots obtained from the system), 'bytes' (their size in bytes) and
