@@ -5,7 +5,6 @@
 #include <nanobind/stl/string.h>
 
 #include <micrograd.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,7 +12,6 @@
 namespace mgpy {
 
 namespace nb = nanobind;
-
 
 // The Python objects of nodes, by id. At most one Python object exists per node at a time:
 // the node's `user` field holds its id here, so every path that hands a node to Python (an
@@ -88,7 +86,9 @@ nb::object wrap(micrograd::Value<T> v) {
     return o;
 }
 
-inline std::string py_type_name(nb::handle h) { return nb::type_name(h.type()).c_str(); }
+inline std::string py_type_name(nb::handle h) {
+    return nb::type_name(h.type()).c_str();
+}
 
 // A Python real number as a double: int, float, bool and anything with __float__ or
 // __index__ (NumPy scalars, Fraction, Decimal). Returns nullopt for anything else.
@@ -120,16 +120,18 @@ template <class T>
 std::optional<micrograd::Value<T>> operand(nb::handle h) {
     if (Py_TYPE(h.ptr()) == py_type<T>) return nb::inst_ptr<PyValue<T>>(h)->v;
     if (Py_TYPE(h.ptr()) == py_type<Other<T>>)
-        throw nb::type_error(
-            (std::string("cannot mix ") + Names<T>::cls + " (" + Names<T>::dtype + ") and " +
-             Names<Other<T>>::cls + " (" + Names<Other<T>>::dtype + ") in one expression; " +
-             "convert one side first, e.g. " + Names<T>::cls + "(x.data)")
-                .c_str());
+        throw nb::type_error((std::string("cannot mix ") + Names<T>::cls + " (" + Names<T>::dtype +
+                              ") and " + Names<Other<T>>::cls + " (" + Names<Other<T>>::dtype +
+                              ") in one expression; " + "convert one side first, e.g. " +
+                              Names<T>::cls + "(x.data)")
+                                 .c_str());
     if (auto d = as_real(h)) return micrograd::Value<T>(static_cast<T>(*d));
     return std::nullopt;
 }
 
-inline nb::object not_implemented() { return nb::borrow(Py_NotImplemented); }
+inline nb::object not_implemented() {
+    return nb::borrow(Py_NotImplemented);
+}
 
 // Any iterable as a list (a list itself is not copied).
 inline nb::list as_list(nb::handle seq, const std::string& what) {
@@ -137,8 +139,9 @@ inline nb::list as_list(nb::handle seq, const std::string& what) {
     PyObject* l = PySequence_List(seq.ptr());
     if (l == nullptr) {
         PyErr_Clear();
-        throw nb::type_error((what + " must be a list or another iterable, not '" +
-                              py_type_name(seq) + "'").c_str());
+        throw nb::type_error(
+            (what + " must be a list or another iterable, not '" + py_type_name(seq) + "'")
+                .c_str());
     }
     return nb::steal<nb::list>(l);
 }
@@ -151,8 +154,9 @@ std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what)
     out.reserve(nb::len(items));
     for (nb::handle h : items) {
         if (Py_TYPE(h.ptr()) != py_type<T>)
-            throw nb::type_error((what + " must hold " + Names<T>::cls + " objects, not '" +
-                                  py_type_name(h) + "'").c_str());
+            throw nb::type_error(
+                (what + " must hold " + Names<T>::cls + " objects, not '" + py_type_name(h) + "'")
+                    .c_str());
         out.push_back(nb::inst_ptr<PyValue<T>>(h)->v);
     }
     return out;
@@ -171,7 +175,8 @@ std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::st
             out.push_back({nullptr, static_cast<T>(*d)});
         } else {
             throw nb::type_error((what + " must hold " + Names<T>::cls +
-                                  " objects or numbers, not '" + py_type_name(h) + "'").c_str());
+                                  " objects or numbers, not '" + py_type_name(h) + "'")
+                                     .c_str());
         }
     }
     return out;

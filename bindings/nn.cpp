@@ -24,7 +24,8 @@ std::vector<std::size_t> class_indices(nb::handle seq) {
         if (!is_integer(h))
             throw nb::type_error(("classes must hold ints, not '" + py_type_name(h) + "'").c_str());
         const long long c = nb::cast<long long>(nb::int_(h));
-        if (c < 0) throw nb::value_error(("classes must be >= 0, got " + std::to_string(c)).c_str());
+        if (c < 0)
+            throw nb::value_error(("classes must be >= 0, got " + std::to_string(c)).c_str());
         out.push_back(static_cast<std::size_t>(c));
     }
     return out;
@@ -53,7 +54,8 @@ nb::object get(nb::handle obj, PyObject* name) {
 const V& borrow(nb::handle h, const char* what) {
     if (Py_TYPE(h.ptr()) != py_type<double>)
         throw nb::type_error(
-            (std::string(what) + " must hold Value objects, not '" + py_type_name(h) + "'").c_str());
+            (std::string(what) + " must hold Value objects, not '" + py_type_name(h) + "'")
+                .c_str());
     return nb::inst_ptr<PyValue<double>>(h)->v;
 }
 
@@ -107,7 +109,8 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(apply_neuron(neuron, operands<double>(xs, "Neuron input")));
         },
         "neuron"_a, "x"_a,
-        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | typing.SupportsFloat]) "
+        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | "
+                "typing.SupportsFloat]) "
                 "-> Value"),
         "Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.");
     m.def(
@@ -134,8 +137,9 @@ void bind_nn(nb::module_& m) {
             return wrap_all(std::move(out));
         },
         "layers"_a, "x"_a,
-        nb::sig("def mlp_forward(layers: collections.abc.Iterable[object], "
-                "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
+        nb::sig(
+            "def mlp_forward(layers: collections.abc.Iterable[object], "
+            "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
         "MLP.__call__ in one call: the layers in turn, with no Python objects in between.");
     m.def(
         "sum",
@@ -145,23 +149,26 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(micrograd::sum(terms.begin(), terms.end(), s));
         },
         "values"_a, "start"_a.none() = nb::none(),
-        nb::sig("def sum(values: collections.abc.Iterable[Value], start: Value | float | None = None) "
-                "-> Value"),
+        nb::sig(
+            "def sum(values: collections.abc.Iterable[Value], start: Value | float | None = None) "
+            "-> Value"),
         "Python's sum(values, start) as one call: ((start + v0) + v1) + ...");
     m.def(
-        "zero_grad", [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },
+        "zero_grad",
+        [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },
         "params"_a, nb::sig("def zero_grad(params: collections.abc.Iterable[Value]) -> None"),
         "Set the grad of every value in params to 0.");
 
     m.def(
         "hinge_loss",
         [](nb::handle scores, nb::handle labels) {
-            return wrap<double>(micrograd::hinge_loss(values<double>(scores, "scores"),
-                                                      reals(labels, "labels")));
+            return wrap<double>(
+                micrograd::hinge_loss(values<double>(scores, "scores"), reals(labels, "labels")));
         },
         "scores"_a, "labels"_a,
         nb::sig("def hinge_loss(scores: collections.abc.Iterable[Value], "
-                "labels: collections.abc.Iterable[typing.SupportsFloat]) -> Value"), "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
+                "labels: collections.abc.Iterable[typing.SupportsFloat]) -> Value"),
+        "Mean of relu(1 - y*s) over the batch (labels y in {-1, 1}).");
     m.def(
         "mse_loss",
         [](nb::handle predictions, nb::handle targets) {
@@ -171,7 +178,8 @@ void bind_nn(nb::module_& m) {
         },
         "predictions"_a, "targets"_a,
         nb::sig("def mse_loss(predictions: collections.abc.Iterable[Value], "
-                "targets: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value"), "Mean of (p - y)**2 over the batch.");
+                "targets: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value"),
+        "Mean of (p - y)**2 over the batch.");
     m.def(
         "binary_cross_entropy_with_logits",
         [](nb::handle logits, nb::handle targets) {
@@ -180,12 +188,14 @@ void bind_nn(nb::module_& m) {
         },
         "logits"_a, "targets"_a,
         nb::sig("def binary_cross_entropy_with_logits(logits: collections.abc.Iterable[Value], "
-                "targets: collections.abc.Iterable[typing.SupportsFloat]) -> Value"), "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
+                "targets: collections.abc.Iterable[typing.SupportsFloat]) -> Value"),
+        "Mean of softplus(x) - x*y over the batch (targets y in [0, 1]).");
     m.def(
         "cross_entropy_loss",
         [](nb::handle scores, nb::handle classes) {
             std::vector<std::vector<V>> rows;
-            for (nb::handle row : as_list(scores, "scores")) rows.push_back(values<double>(row, "scores rows"));
+            for (nb::handle row : as_list(scores, "scores"))
+                rows.push_back(values<double>(row, "scores rows"));
             return wrap<double>(micrograd::cross_entropy_loss(rows, class_indices(classes)));
         },
         "scores"_a, "classes"_a,
@@ -199,37 +209,43 @@ void bind_nn(nb::module_& m) {
             return wrap<double>(micrograd::l2_penalty(values<double>(params, "parameters"), alpha));
         },
         "params"_a, "alpha"_a,
-        nb::sig("def l2_penalty(params: collections.abc.Iterable[Value], alpha: float) -> Value"), "alpha * sum(p*p for p in params), as micrograd's demo.");
+        nb::sig("def l2_penalty(params: collections.abc.Iterable[Value], alpha: float) -> Value"),
+        "alpha * sum(p*p for p in params), as micrograd's demo.");
 
     using SGD = micrograd::SGD<double>;
-    nb::class_<SGD>(m, "SGD", "Stochastic gradient descent over a list of values (torch.optim.SGD).")
-        .def("__init__",
-             [](SGD* self, nb::handle params, double lr, double momentum, double weight_decay) {
-                 new (self) SGD(values<double>(params, "SGD: params"), lr, momentum, weight_decay);
-             },
-             "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0,
-             nb::sig("def __init__(self, params: collections.abc.Iterable[Value], lr: float, "
-                     "momentum: float = 0.0, weight_decay: float = 0.0) -> None"))
+    nb::class_<SGD>(m, "SGD",
+                    "Stochastic gradient descent over a list of values (torch.optim.SGD).")
+        .def(
+            "__init__",
+            [](SGD* self, nb::handle params, double lr, double momentum, double weight_decay) {
+                new (self) SGD(values<double>(params, "SGD: params"), lr, momentum, weight_decay);
+            },
+            "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0,
+            nb::sig("def __init__(self, params: collections.abc.Iterable[Value], lr: float, "
+                    "momentum: float = 0.0, weight_decay: float = 0.0) -> None"))
         .def("step", &SGD::step, "Update every parameter from its grad.")
         .def("zero_grad", &SGD::zero_grad, "Set every parameter's grad to 0.")
         .def_prop_rw("lr", &SGD::lr, &SGD::set_lr, "The learning rate (may change between steps).");
 
     using Adam = micrograd::Adam<double>;
     nb::class_<Adam>(m, "Adam", "Adam over a list of values (torch.optim.Adam, L2 weight decay).")
-        .def("__init__",
-             [](Adam* self, nb::handle params, double lr, double beta1, double beta2, double eps,
-                double weight_decay) {
-                 new (self) Adam(values<double>(params, "Adam: params"), lr, beta1, beta2, eps,
-                                 weight_decay);
-             },
-             "params"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
-             "weight_decay"_a = 0.0,
-             nb::sig("def __init__(self, params: collections.abc.Iterable[Value], lr: float = 0.001, "
-                     "beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-08, "
-                     "weight_decay: float = 0.0) -> None"))
+        .def(
+            "__init__",
+            [](Adam* self, nb::handle params, double lr, double beta1, double beta2, double eps,
+               double weight_decay) {
+                new (self) Adam(values<double>(params, "Adam: params"), lr, beta1, beta2, eps,
+                                weight_decay);
+            },
+            "params"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+            "weight_decay"_a = 0.0,
+            nb::sig(
+                "def __init__(self, params: collections.abc.Iterable[Value], lr: float = 0.001, "
+                "beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-08, "
+                "weight_decay: float = 0.0) -> None"))
         .def("step", &Adam::step, "Update every parameter from its grad.")
         .def("zero_grad", &Adam::zero_grad, "Set every parameter's grad to 0.")
-        .def_prop_rw("lr", &Adam::lr, &Adam::set_lr, "The learning rate (may change between steps).");
+        .def_prop_rw("lr", &Adam::lr, &Adam::set_lr,
+                     "The learning rate (may change between steps).");
 }
 
 }  // namespace mgpy

@@ -1,8 +1,8 @@
 // bindings/value.cpp: Value (float64) and Value32 (float32), micrograd's engine API.
-#include "common.hpp"
-
 #include <charconv>
 #include <unordered_map>
+
+#include "common.hpp"
 
 namespace mgpy {
 namespace {
@@ -84,7 +84,8 @@ nb::set inputs(const micrograd::Value<T>& v) {
     nb::set prev;
     const auto* n = v.node();
     if (n->a != nullptr) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->a)));
-    if (micrograd::detail::is_binary(n->op)) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->b)));
+    if (micrograd::detail::is_binary(n->op))
+        prev.add(wrap<T>(micrograd::Value<T>::from_node(n->b)));
     return prev;
 }
 
@@ -98,7 +99,9 @@ void bind_value(nb::module_& m, const char* doc) {
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
     micrograd::detail::context<T>().on_free = &drop_label<T>;
-    micrograd::detail::context<T>().interrupted = []() noexcept { return PyErr_CheckSignals() != 0; };
+    micrograd::detail::context<T>().interrupted = []() noexcept {
+        return PyErr_CheckSignals() != 0;
+    };
     // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
     const std::string number_or_value = cls + " | typing.SupportsFloat";
     const std::string real = "typing.SupportsFloat | typing.SupportsIndex";

@@ -1,9 +1,8 @@
 // cpp/examples/train_line.cpp: fit y = 2x + 1 by gradient descent on a scalar graph.
 #include <cmath>
 #include <cstdio>
-#include <vector>
-
 #include <micrograd.hpp>
+#include <vector>
 
 using micrograd::Value;
 
@@ -40,11 +39,15 @@ int main() {
         b.set_data(b.data() - learning_rate * b.grad());
 
         last_loss = loss.data();
-        if (step % 40 == 0) std::printf("step %3d  loss %.3e  w %.4f  b %.4f\n", step, last_loss, w.data(), b.data());
+        if (step % 40 == 0)
+            std::printf("step %3d  loss %.3e  w %.4f  b %.4f\n", step, last_loss, w.data(),
+                        b.data());
     }
 
-    std::printf("learned w = %.4f, b = %.4f (true 2, 1), loss = %.2e\n", w.data(), b.data(), last_loss);
-    const bool ok = std::fabs(w.data() - 2.0) < 1e-4 && std::fabs(b.data() - 1.0) < 1e-4 && last_loss < 1e-8;
+    std::printf("learned w = %.4f, b = %.4f (true 2, 1), loss = %.2e\n", w.data(), b.data(),
+                last_loss);
+    const bool ok =
+        std::fabs(w.data() - 2.0) < 1e-4 && std::fabs(b.data() - 1.0) < 1e-4 && last_loss < 1e-8;
     std::printf("%s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }

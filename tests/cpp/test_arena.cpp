@@ -3,12 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <micrograd/arena.hpp>
+#include <micrograd/node.hpp>
 #include <new>
 #include <set>
 #include <vector>
-
-#include <micrograd/arena.hpp>
-#include <micrograd/node.hpp>
 
 using micrograd::Arena;
 
@@ -76,8 +75,8 @@ TEST_CASE_TEMPLATE("stats count live slots, capacity in whole chunks, and bytes"
     CHECK(s.capacity == 2 * chunk);  // memory is kept for reuse
 }
 
-TEST_CASE_TEMPLATE("slots are distinct, aligned, and keep their contents while the arena grows",
-                   N, ARENA_TYPES) {
+TEST_CASE_TEMPLATE("slots are distinct, aligned, and keep their contents while the arena grows", N,
+                   ARENA_TYPES) {
     constexpr std::size_t count = 3 * Arena<N>::chunk_slots + 17;
     Arena<N> arena;
     std::vector<void*> slots;
@@ -101,7 +100,8 @@ TEST_CASE("an over-aligned node type gets slots on its alignment, each a whole m
     static_assert(alignof(OverAligned) == 64 && sizeof(OverAligned) == 64);
     Arena<OverAligned> arena;
     std::vector<void*> slots;
-    for (std::size_t i = 0; i < 2 * Arena<OverAligned>::chunk_slots + 5; ++i) slots.push_back(arena.allocate());
+    for (std::size_t i = 0; i < 2 * Arena<OverAligned>::chunk_slots + 5; ++i)
+        slots.push_back(arena.allocate());
     std::size_t misaligned = 0;
     for (void* p : slots) misaligned += reinterpret_cast<std::uintptr_t>(p) % 64 != 0;
     CHECK(misaligned == 0);

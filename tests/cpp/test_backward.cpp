@@ -1,11 +1,11 @@
-// tests/cpp/test_backward.cpp: backward() semantics: seeding, accumulation, reach, depth, visit marks.
+// tests/cpp/test_backward.cpp: backward() semantics: seeding, accumulation, reach, depth, visit
+// marks.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstddef>
-#include <vector>
-
 #include <micrograd.hpp>
+#include <vector>
 
 using micrograd::Value;
 
@@ -82,9 +82,9 @@ TEST_CASE_TEMPLATE("calling backward twice accumulates as micrograd does", T, do
 
 TEST_CASE_TEMPLATE("only nodes reachable from the root are touched", T, double, float) {
     Value<T> x = 2, w = 5, other = 9;
-    Value<T> u = w * x;   // consumes x but is not an input of y
+    Value<T> u = w * x;  // consumes x but is not an input of y
     Value<T> y = x * 3;
-    Value<T> z = y * 4;   // consumes the root
+    Value<T> z = y * 4;  // consumes the root
     y.backward();
     CHECK(x.grad() == 3);
     CHECK(u.grad() == 0);
@@ -99,8 +99,9 @@ TEST_CASE_TEMPLATE("only nodes reachable from the root are touched", T, double, 
     CHECK(y.grad() == 1);  // not reachable from u
 }
 
-TEST_CASE_TEMPLATE("visit marks are cleared, so a second backward from another root sees shared nodes", T, double,
-                   float) {
+TEST_CASE_TEMPLATE(
+    "visit marks are cleared, so a second backward from another root sees shared nodes", T, double,
+    float) {
     Value<T> x = 3;
     Value<T> s = x * x;
     Value<T> k = x.pow(2);
@@ -146,7 +147,9 @@ TEST_CASE("a chain of 10,000,000 nodes builds, backpropagates and frees without 
 
 namespace {
 int polls_left = 0;
-bool interrupt_after_polls() noexcept { return --polls_left < 0; }
+bool interrupt_after_polls() noexcept {
+    return --polls_left < 0;
+}
 }  // namespace
 
 TEST_CASE("an interrupted backward leaves no counts behind and can be run again") {

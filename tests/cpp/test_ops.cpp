@@ -4,12 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <micrograd/ops.hpp>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <micrograd/ops.hpp>
 
 using micrograd::Op;
 
@@ -39,11 +38,14 @@ Expected formula(Op op, double x, double y) {
         case Op::div: return {x / y, 1 / y, -x / (y * y)};
         case Op::neg: return {-x, -1, 0};
         case Op::pow_const: return {std::pow(x, y), y * std::pow(x, y - 1), 0};
-        case Op::pow: return {std::exp(y * std::log(x)), y * std::pow(x, y - 1), std::exp(y * std::log(x)) * std::log(x)};
+        case Op::pow:
+            return {std::exp(y * std::log(x)), y * std::pow(x, y - 1),
+                    std::exp(y * std::log(x)) * std::log(x)};
         case Op::relu: return {x > 0 ? x : 0, x > 0 ? 1.0 : 0.0, 0};
         case Op::tanh: return {(std::exp(2 * x) - 1) / (std::exp(2 * x) + 1), 1 / sq_cosh, 0};
         case Op::sigmoid:
-            return {std::exp(x) / (1 + std::exp(x)), std::exp(-x) / ((1 + std::exp(-x)) * (1 + std::exp(-x))), 0};
+            return {std::exp(x) / (1 + std::exp(x)),
+                    std::exp(-x) / ((1 + std::exp(-x)) * (1 + std::exp(-x))), 0};
         case Op::exp: return {std::exp(x), std::exp(x), 0};
         case Op::log: return {std::log(x), 1 / x, 0};
         case Op::softplus: return {std::log(1 + std::exp(x)), std::exp(x) / (1 + std::exp(x)), 0};
@@ -55,8 +57,10 @@ Expected formula(Op op, double x, double y) {
 std::vector<Point> smooth_points() {
     std::vector<Point> pts;
     for (Op op : {Op::add, Op::sub, Op::mul, Op::div})
-        for (auto [x, y] : {std::pair{1.5, -0.75}, {-2.25, 3.5}, {0.3, 0.7}}) pts.push_back({op, x, y});
-    for (auto [x, y] : {std::pair{1.7, 2.3}, {0.4, -1.5}, {2.0, 3.0}, {3.1, 0.5}}) pts.push_back({Op::pow, x, y});
+        for (auto [x, y] : {std::pair{1.5, -0.75}, {-2.25, 3.5}, {0.3, 0.7}})
+            pts.push_back({op, x, y});
+    for (auto [x, y] : {std::pair{1.7, 2.3}, {0.4, -1.5}, {2.0, 3.0}, {3.1, 0.5}})
+        pts.push_back({Op::pow, x, y});
     for (auto [x, k] : {std::pair{1.7, 2.0}, {-1.3, 3.0}, {0.6, -0.5}, {2.5, 0.5}, {-0.8, -2.0}})
         pts.push_back({Op::pow_const, x, k});
     for (Op op : {Op::leaf, Op::neg, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::softplus})
@@ -65,7 +69,9 @@ std::vector<Point> smooth_points() {
     return pts;
 }
 
-bool is_binary_op(Op op) { return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow; }
+bool is_binary_op(Op op) {
+    return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow;
+}
 
 // got == want where want is Inf or NaN (matching signs / NaN-ness), else approximately.
 template <class T>
@@ -81,8 +87,8 @@ constexpr double tolerance() {
 }
 
 std::string describe(const Point& p) {
-    return std::string(micrograd::op_name(p.op)) + "[" + std::to_string(static_cast<int>(p.op)) + "] at x=" +
-           std::to_string(p.x) + " y=" + std::to_string(p.y);
+    return std::string(micrograd::op_name(p.op)) + "[" + std::to_string(static_cast<int>(p.op)) +
+           "] at x=" + std::to_string(p.x) + " y=" + std::to_string(p.y);
 }
 
 }  // namespace
@@ -112,14 +118,18 @@ TEST_CASE_TEMPLATE("partials agree with central finite differences of forward", 
         const auto f = [&](T a, T b) { return micrograd::detail::forward(p.op, a, b); };
         const auto d = micrograd::detail::partials(p.op, x, y, f(x, y));
         const T hx = h0 * std::max(T(1), std::fabs(x)), hy = h0 * std::max(T(1), std::fabs(y));
-        CHECK(double(d.dx) == doctest::Approx((f(x + hx, y) - f(x - hx, y)) / (2 * hx)).epsilon(eps));
+        CHECK(double(d.dx) ==
+              doctest::Approx((f(x + hx, y) - f(x - hx, y)) / (2 * hx)).epsilon(eps));
         if (is_binary_op(p.op))
-            CHECK(double(d.dy) == doctest::Approx((f(x, y + hy) - f(x, y - hy)) / (2 * hy)).epsilon(eps));
+            CHECK(double(d.dy) ==
+                  doctest::Approx((f(x, y + hy) - f(x, y - hy)) / (2 * hy)).epsilon(eps));
     }
 }
 
-TEST_CASE_TEMPLATE("unary ops leave dy at 0, and pow_const treats its exponent as a constant", T, double, float) {
-    for (Op op : {Op::neg, Op::pow_const, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::log, Op::softplus}) {
+TEST_CASE_TEMPLATE("unary ops leave dy at 0, and pow_const treats its exponent as a constant", T,
+                   double, float) {
+    for (Op op : {Op::neg, Op::pow_const, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::log,
+                  Op::softplus}) {
         const T out = micrograd::detail::forward(op, T(1.5), T(2));
         CHECK(micrograd::detail::partials(op, T(1.5), T(2), out).dy == T(0));
     }
@@ -153,7 +163,8 @@ TEST_CASE_TEMPLATE("IEEE edges and the pow rules of ops.hpp", T, double, float) 
         {Op::softplus, 1000.0, 0, 1000, 1, 0},
         {Op::softplus, -1000.0, 0, 0, 0, 0},
         {Op::softplus, 50.0, 0, 50, 1, 0},
-        {Op::softplus, -30.0, 0, 9.3576229688401746e-14, 9.3576229688392989e-14, 0},  // log1p(e^-30), not 0
+        {Op::softplus, -30.0, 0, 9.3576229688401746e-14, 9.3576229688392989e-14,
+         0},  // log1p(e^-30), not 0
         {Op::softplus, 0.0, 0, log2, 0.5, 0},
         // relu: micrograd's 0 if x < 0 else x, derivative (out > 0)
         {Op::relu, 0.0, 0, 0, 0, 0},
@@ -188,10 +199,13 @@ TEST_CASE_TEMPLATE("IEEE edges and the pow rules of ops.hpp", T, double, float) 
 TEST_CASE("op_name gives micrograd's labels") {
     using micrograd::op_name;
     const std::pair<Op, std::string> labels[] = {
-        {Op::leaf, ""},      {Op::add, "+"},        {Op::sub, "-"},       {Op::mul, "*"},
-        {Op::div, "/"},      {Op::neg, "neg"},      {Op::pow_const, "**"}, {Op::pow, "**"},
-        {Op::relu, "ReLU"},  {Op::tanh, "tanh"},    {Op::sigmoid, "sigmoid"}, {Op::exp, "exp"},
-        {Op::log, "log"},    {Op::softplus, "softplus"},
+        {Op::leaf, ""},           {Op::add, "+"},
+        {Op::sub, "-"},           {Op::mul, "*"},
+        {Op::div, "/"},           {Op::neg, "neg"},
+        {Op::pow_const, "**"},    {Op::pow, "**"},
+        {Op::relu, "ReLU"},       {Op::tanh, "tanh"},
+        {Op::sigmoid, "sigmoid"}, {Op::exp, "exp"},
+        {Op::log, "log"},         {Op::softplus, "softplus"},
     };
     for (const auto& [op, label] : labels) CHECK(op_name(op) == label);
     CHECK(op_name(static_cast<Op>(200)) == std::string("?"));

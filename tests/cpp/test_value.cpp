@@ -1,11 +1,11 @@
-// tests/cpp/test_value.cpp: Value<T> handles: operators, refcounting, micrograd's own tests, precision.
+// tests/cpp/test_value.cpp: Value<T> handles: operators, refcounting, micrograd's own tests,
+// precision.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <micrograd.hpp>
 #include <type_traits>
 #include <utility>
-
-#include <micrograd.hpp>
 
 using micrograd::Op;
 using micrograd::Value;
@@ -69,13 +69,14 @@ TEST_CASE_TEMPLATE("unary methods and pow with a constant exponent", T, double, 
     const Value<T> sq = a.pow(2), root = a.pow(0.5);
     CHECK(sq.op() == Op::pow_const);
     CHECK(sq.exponent() == 2);
-    CHECK(sq.exponent_is_integer());  // micrograd labels it "**2"
+    CHECK(sq.exponent_is_integer());           // micrograd labels it "**2"
     CHECK(!a.pow(2.0).exponent_is_integer());  // ... and this "**2.0"
     CHECK(root.exponent() == T(0.5));
     CHECK(root.data() == near<T>(std::sqrt(0.5)));
 }
 
-TEST_CASE_TEMPLATE("copies share the node; the arena gets every node back when handles die", T, double, float) {
+TEST_CASE_TEMPLATE("copies share the node; the arena gets every node back when handles die", T,
+                   double, float) {
     const std::size_t base = live<T>();
     {
         Value<T> a = 2;

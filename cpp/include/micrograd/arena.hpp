@@ -38,7 +38,7 @@ public:
     Arena(const Arena&) = delete;
     Arena& operator=(const Arena&) = delete;
     ~Arena() {
-        for (Slot* chunk : chunks_) ::operator delete(chunk, std::align_val_t{alignof(Slot)});
+        for (Slot* chunk : chunks_) ::operator delete (chunk, std::align_val_t{alignof(Slot)});
     }
 
     // A slot for one N; construct into it with placement new.
@@ -89,7 +89,7 @@ private:
     void grow() {
         chunks_.reserve(chunks_.size() + 1);  // so push_back below cannot throw and leak
         auto* chunk = static_cast<Slot*>(
-            ::operator new(chunk_slots * sizeof(Slot), std::align_val_t{alignof(Slot)}));
+            ::operator new (chunk_slots * sizeof(Slot), std::align_val_t{alignof(Slot)}));
         chunks_.push_back(chunk);
         bump_ = chunk;
         end_ = chunk + chunk_slots;

@@ -46,8 +46,8 @@ Node<T>* apply(Op op, Node<T>* x, Node<T>* y) {
 // unowned nodes behind; the nodes are then linked directly, without handles, which saves
 // the reference-count traffic of temporaries in this, the hottest loop of training.
 template <class T>
-Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x,
-                std::size_t n, bool relu) {
+Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x, std::size_t n,
+                bool relu) {
     detail::arena<T>().reserve(3 * n + 1);  // n products, n sums, n number leaves, relu
     Node<T>* act = b.node();
     for (std::size_t i = 0; i < n; ++i) {

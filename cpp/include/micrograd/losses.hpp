@@ -42,7 +42,8 @@ Value<T> hinge_loss(const std::vector<Value<T>>& scores, const std::vector<T>& l
 
 // Mean squared error: mean((p - y)**2).
 template <class T>
-Value<T> mse_loss(const std::vector<Value<T>>& predictions, const std::vector<Operand<T>>& targets) {
+Value<T> mse_loss(const std::vector<Value<T>>& predictions,
+                  const std::vector<Operand<T>>& targets) {
     detail::check_batch("mse_loss", predictions.size(), targets.size());
     std::vector<Value<T>> terms;
     terms.reserve(predictions.size());
@@ -77,8 +78,9 @@ Value<T> cross_entropy_loss(const std::vector<std::vector<Value<T>>>& scores,
         const auto& row = scores[i];
         if (classes[i] >= row.size())
             throw std::invalid_argument("cross_entropy_loss: class " + std::to_string(classes[i]) +
-                                        " of sample " + std::to_string(i) + " is out of range for " +
-                                        std::to_string(row.size()) + " class scores");
+                                        " of sample " + std::to_string(i) +
+                                        " is out of range for " + std::to_string(row.size()) +
+                                        " class scores");
         T shift = row[0].data();
         for (const auto& s : row) shift = s.data() > shift ? s.data() : shift;
         std::vector<Value<T>> exps;

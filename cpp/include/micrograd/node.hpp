@@ -60,7 +60,7 @@ namespace detail {
 template <class T>
 struct Context {
     Arena<Node<T>> arena;
-    std::vector<Node<T>*> work;  // release(): dead nodes whose inputs are still to drop
+    std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.

@@ -14,8 +14,8 @@ namespace detail {
 inline void check_hyper(const char* what, double x, double lo, double hi, bool hi_open) {
     if (!(x >= lo && (hi_open ? x < hi : x <= hi)))  // also rejects nan
         throw std::invalid_argument(std::string(what) + " must be in [" + std::to_string(lo) +
-                                    ", " + std::to_string(hi) + (hi_open ? ")" : "]") +
-                                    ", got " + std::to_string(x));
+                                    ", " + std::to_string(hi) + (hi_open ? ")" : "]") + ", got " +
+                                    std::to_string(x));
 }
 
 }  // namespace detail

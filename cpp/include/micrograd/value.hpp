@@ -86,7 +86,9 @@ private:
     static Value binary(Op op, const Value& x, const Value& y) {
         return Value(make(op, detail::forward(op, x.data(), y.data()), x.n_, y.n_));
     }
-    Value unary(Op op) const { return Value(make(op, detail::forward(op, data(), T(0)), n_, nullptr)); }
+    Value unary(Op op) const {
+        return Value(make(op, detail::forward(op, data(), T(0)), n_, nullptr));
+    }
 
     node_type* n_;
 };
