@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        hits = sum(max(range(3), key=lambda k: row[k].data) == c for row, c in zip(scores, classes))
+        predicted = [max(range(3), key=lambda k: row[k].data) for row in scores]
+        hits = sum(p == c for p, c in zip(predicted, classes, strict=True))
         accuracy = hits / len(data)
         if step % 20 == 0 or step == args.steps - 1:
             print(f"step {step:3d}  loss {loss.data:.4f}  accuracy {accuracy:.0%}")

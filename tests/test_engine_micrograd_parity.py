@@ -146,26 +146,6 @@ def _pow_domain(p: int | float) -> Callable[[float], bool]:
     return ok
 
 
-def _iadd(a: Any, b: Any) -> Any:
-    a += b
-    return a
-
-
-def _isub(a: Any, b: Any) -> Any:
-    a -= b
-    return a
-
-
-def _imul(a: Any, b: Any) -> Any:
-    a *= b
-    return a
-
-
-def _itruediv(a: Any, b: Any) -> Any:
-    a /= b
-    return a
-
-
 def _nonzero_last(*xs: float) -> bool:
     return xs[-1] != 0
 
@@ -179,10 +159,10 @@ CASES: list[Case] = [
     Case("mul", operator.mul, 2),
     Case("sub", operator.sub, 2),
     Case("truediv", operator.truediv, 2, _nonzero_last, div=True),
-    Case("iadd", _iadd, 2),
-    Case("isub", _isub, 2),
-    Case("imul", _imul, 2),
-    Case("itruediv", _itruediv, 2, _nonzero_last, div=True),
+    Case("iadd", operator.iadd, 2),
+    Case("isub", operator.isub, 2),
+    Case("imul", operator.imul, 2),
+    Case("itruediv", operator.itruediv, 2, _nonzero_last, div=True),
     Case("add_self", lambda a: a + a, 1),
     Case("sub_self", lambda a: a - a, 1),
     Case("mul_self", lambda a: a * a, 1),

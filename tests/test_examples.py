@@ -17,13 +17,16 @@ def run_example(name: str, argv: list[str]) -> object:
     return module["main"](argv)
 
 
-def test_draw_graph_gives_the_lecture_neuron(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_draw_graph_gives_the_lecture_neuron(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("graphviz")
     path = run_example("draw_graph.py", ["--output", str(tmp_path / "g")])
     # o = tanh(x1*w1 + x2*w2 + b), do/dx1 = (1 - o**2) * w1, do/dw1 = (1 - o**2) * x1
     o = math.tanh(2.0 * -3.0 + 0.0 * 1.0 + 6.8813735870195432)
     out = capsys.readouterr().out
-    assert f"o = {o:.4f}; do/dx1 = {(1 - o * o) * -3.0:.4f}, do/dw1 = {(1 - o * o) * 2.0:.4f}" in out
+    dx1, dw1 = (1 - o * o) * -3.0, (1 - o * o) * 2.0
+    assert f"o = {o:.4f}; do/dx1 = {dx1:.4f}, do/dw1 = {dw1:.4f}" in out
     expected_suffix = ".svg" if shutil.which("dot") else ".dot"
     assert str(path).endswith(expected_suffix) and Path(str(path)).stat().st_size > 0
 

@@ -8,10 +8,12 @@ backward pass, rel 1e-12) equal gradients, and train to the same losses.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, SupportsFloat, cast
 
 import numpy as np
@@ -374,53 +376,29 @@ def moons() -> tuple[list[list[float]], list[int]]:
     return X.tolist()[:TRAIN_SAMPLES], [int(v) * 2 - 1 for v in y][:TRAIN_SAMPLES]
 
 
-def micrograd_demo_losses(X: list[list[float]], y: list[int], steps: int) -> list[float]:
-    """micrograd's README/demo.ipynb training loop, verbatim, on micrograd."""
-    random.seed(1337)
-    model = mgnn.MLP(2, [16, 16, 1])
-    losses = []
-    for k in range(steps):
-        inputs = [list(map(MGValue, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
-        losses_ = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
-        data_loss = sum(losses_) * (1.0 / len(losses_))
-        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total_loss = data_loss + reg_loss
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-        losses.append(total_loss.data)
+def demo_losses(
+    value: Any, nn_module: Any, X: list[list[float]], y: list[int], steps: int
+) -> list[float]:
+    """micrograd's README/demo.ipynb training loop, verbatim (the reference script's), on the
+    given engine: on micrograd it is the oracle; on micrograd_cpp it checks that the same
+    source runs unchanged."""
+    spec = importlib.util.spec_from_file_location(
+        "make_moons_reference", Path(__file__).parent / "reference" / "make_moons_reference.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    losses: list[float] = script.demo_steps(value, nn_module, X, y, steps)[1]
     return losses
 
 
 @pytest.fixture(scope="module")
 def micrograd_losses(moons: tuple[list[list[float]], list[int]]) -> list[float]:
-    return micrograd_demo_losses(*moons, TRAIN_STEPS)
+    return demo_losses(MGValue, mgnn, *moons, TRAIN_STEPS)
 
 
 def cpp_verbatim(X: list[list[float]], y: list[int], steps: int) -> list[float]:
     """The same loop, source unchanged, with micrograd_cpp's Value and nn."""
-    random.seed(1337)
-    model = nn.MLP(2, [16, 16, 1])
-    losses = []
-    for k in range(steps):
-        inputs = [list(map(Value, xrow)) for xrow in X]
-        # (the casts are for mypy only: one output neuron makes model(x) a bare Value, and
-        # builtins.sum is typed as possibly returning its int start 0)
-        scores = cast(list[Value], list(map(model, inputs)))
-        losses_ = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
-        data_loss = sum(losses_) * (1.0 / len(losses_))
-        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-        total_loss = cast(Value, data_loss + reg_loss)
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-        losses.append(total_loss.data)
-    return losses
+    return demo_losses(Value, nn, X, y, steps)
 
 
 def cpp_nn_api(X: list[list[float]], y: list[int], steps: int) -> list[float]:

@@ -2,7 +2,7 @@
 reference tests/reference/_core.pyi, so every change to the Python API shows in review.
 
 After an intended API change, refresh the reference from the built package:
-    cp "$(python -c 'import micrograd_cpp._core as c, pathlib; print(pathlib.Path(c.__file__).with_name("_core.pyi"))')" tests/reference/_core.pyi
+    python tests/test_stubs.py
 """
 
 from pathlib import Path
@@ -23,3 +23,8 @@ def test_generated_stub_matches_reference() -> None:
 
 def test_package_is_marked_typed() -> None:
     assert (Path(micrograd_cpp.__file__).parent / "py.typed").is_file()
+
+
+if __name__ == "__main__":
+    # Refresh the reference from the installed build, after reviewing the change.
+    REFERENCE.write_text(Path(micrograd_cpp._core.__file__).with_name("_core.pyi").read_text())

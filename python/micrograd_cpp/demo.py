@@ -3,9 +3,9 @@
 The demo of micrograd's README and demo.ipynb, step for step: ``np.random.seed(1337)``,
 ``random.seed(1337)``, ``make_moons(n_samples=100, noise=0.1)`` with labels mapped to -1/1,
 ``MLP(2, [16, 16, 1])``, the SVM max-margin loss plus 1e-4 L2, and SGD with
-``lr = 1.0 - 0.9*k/100`` (spread over ``max(steps, 100)``). With the default seed it prints micrograd's losses (step 0:
-0.8958441028683222, step 99: 0.010978370135492717, accuracy 100%) and writes a plot of
-the decision boundary when matplotlib is installed.
+``lr = 1.0 - 0.9*k/100`` (spread over ``max(steps, 100)``). With the default seed it prints
+micrograd's losses (step 0: 0.8958441028683222, step 99: 0.010978370135492717,
+accuracy 100%) and writes a plot of the decision boundary when matplotlib is installed.
 
 Needs numpy and scikit-learn (and matplotlib for the plot): ``pip install "micrograd-cpp[demo]"``.
 """
@@ -61,7 +61,7 @@ def train(X: Any, y: Any, steps: int, seed: int, log: Any = None) -> tuple[nn.ML
         opt.lr = 1.0 - 0.9 * k / max(steps, 100)  # micrograd's schedule for 100 steps
         opt.step()
         history.seconds.append(time.perf_counter() - start)
-        hits = sum((yi > 0) == (s.data > 0) for yi, s in zip(labels, scores))
+        hits = sum((yi > 0) == (s.data > 0) for yi, s in zip(labels, scores, strict=True))
         history.loss.append(total_loss.data)
         history.accuracy.append(hits / len(labels))
         if log is not None:

@@ -14,7 +14,7 @@ import math
 import os
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any, SupportsFloat, SupportsIndex, Union
+from typing import Any, SupportsFloat, SupportsIndex
 
 from . import _core
 from ._core import SGD, Adam
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 Number = SupportsFloat
-Input = Union[Value, SupportsFloat]
+Input = Value | SupportsFloat
 
 _FORMAT = "micrograd_cpp.parameters"
 _FORMAT_VERSION = 1
@@ -84,7 +84,7 @@ class Module:
         except json.JSONDecodeError as e:
             raise ValueError(f"load: {path} is not valid JSON ({e})") from e
         values = self._check_saved(doc, path)
-        for p, x in zip(self.parameters(), values):
+        for p, x in zip(self.parameters(), values, strict=True):
             p.data = x
 
     def _check_saved(self, doc: Any, path: str | os.PathLike[str]) -> list[float]:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from .engine import Value, Value32
 
 if TYPE_CHECKING:
     import graphviz
 
-AnyValue = Union[Value, Value32]
+AnyValue = Value | Value32
 
 DEFAULT_MAX_NODES = 5000
 

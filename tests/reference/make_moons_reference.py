@@ -12,25 +12,27 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from micrograd.engine import Value
-from micrograd.nn import MLP
-from sklearn.datasets import make_moons
 
 STEPS = 100
 
 
-def main() -> None:
-    np.random.seed(1337)
+def demo_steps(
+    value: Any, nn_module: Any, X: Any, y: Any, steps: int, log: bool = False
+) -> tuple[list[float], list[float], list[float]]:
+    """micrograd's demo loop, verbatim, on the engine given by its Value class and nn module.
+
+    Returns the initial parameters and the loss and accuracy at every step. The tests run
+    it on micrograd (the oracle) and, unchanged, on micrograd_cpp.
+    """
     random.seed(1337)
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y * 2 - 1
-    model = MLP(2, [16, 16, 1])
+    model = nn_module.MLP(2, [16, 16, 1])
     initial = [p.data for p in model.parameters()]
     losses, accuracies = [], []
-    for k in range(STEPS):
-        inputs = [list(map(Value, xrow)) for xrow in X]
+    for k in range(steps):
+        inputs = [list(map(value, xrow)) for xrow in X]
         scores = list(map(model, inputs))
         margins = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
         data_loss = sum(margins) * (1.0 / len(margins))
@@ -44,7 +46,20 @@ def main() -> None:
             p.data -= learning_rate * p.grad
         losses.append(float(total_loss.data))
         accuracies.append(sum(accuracy) / len(accuracy))
-        print(f"step {k} loss {losses[-1]!r} accuracy {accuracies[-1]:.0%}", file=sys.stderr)
+        if log:
+            print(f"step {k} loss {losses[-1]!r} accuracy {accuracies[-1]:.0%}", file=sys.stderr)
+    return initial, losses, accuracies
+
+
+def main() -> None:
+    import micrograd.nn
+    from micrograd.engine import Value
+    from sklearn.datasets import make_moons
+
+    np.random.seed(1337)
+    X, y = make_moons(n_samples=100, noise=0.1)
+    y = y * 2 - 1
+    initial, losses, accuracies = demo_steps(Value, micrograd.nn, X, y, STEPS, log=True)
     out = {
         "producer": "micrograd==0.1.0 via tests/reference/make_moons_reference.py",
         "X": X.tolist(),
