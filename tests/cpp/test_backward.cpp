@@ -5,16 +5,13 @@
 #include <cmath>
 #include <cstddef>
 #include <micrograd.hpp>
+
+#include "helpers.hpp"
 #include <vector>
 
 using micrograd::Value;
 
 namespace {
-
-template <class T>
-std::size_t live() {
-    return micrograd::arena_stats<T>().live;
-}
 
 // Whether backward() left per-node state behind (its consumer count).
 template <class T>

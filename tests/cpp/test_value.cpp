@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <micrograd.hpp>
+
+#include "helpers.hpp"
 #include <type_traits>
 #include <utility>
 
@@ -11,11 +13,6 @@ using micrograd::Op;
 using micrograd::Value;
 
 namespace {
-
-template <class T>
-std::size_t live() {
-    return micrograd::arena_stats<T>().live;
-}
 
 // Tolerance for results of a few dozen operations: micrograd's 1e-6 for double.
 template <class T>
