@@ -94,7 +94,11 @@ inline std::string py_type_name(nb::handle h) {
 // __index__ (NumPy scalars, Fraction, Decimal). Returns nullopt for anything else.
 inline std::optional<double> as_real(nb::handle h) {
     PyObject* o = h.ptr();
+#ifdef Py_LIMITED_API  // the stable ABI (abi3 wheels) has no unchecked accessor
+    if (PyFloat_Check(o)) return PyFloat_AsDouble(o);
+#else
     if (PyFloat_Check(o)) return PyFloat_AS_DOUBLE(o);
+#endif
     if (!PyLong_Check(o) && (!PyNumber_Check(o) || PyComplex_Check(o))) return std::nullopt;
     const double d = PyFloat_AsDouble(o);  // an int too large for a double raises here
     if (d == -1.0 && PyErr_Occurred()) throw nb::python_error();
