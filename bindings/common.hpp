@@ -137,23 +137,30 @@ inline nb::object not_implemented() {
     return nb::borrow(Py_NotImplemented);
 }
 
-// Any iterable as a list (a list itself is not copied).
+// A new list of the items of any iterable. Always a copy: the caller may run Python code
+// (__float__, attribute lookups) while it walks the items, and that code could change the
+// caller's list under it. Errors raised by the iterable itself propagate unchanged.
 inline nb::list as_list(nb::handle seq, const std::string& what) {
-    if (PyList_Check(seq.ptr())) return nb::borrow<nb::list>(seq);
-    PyObject* l = PySequence_List(seq.ptr());
-    if (l == nullptr) {
-        PyErr_Clear();
+    PyObject* o = seq.ptr();
+    if (Py_TYPE(o)->tp_iter == nullptr && !PySequence_Check(o))
         throw nb::type_error(
             (what + " must be a list or another iterable, not '" + py_type_name(seq) + "'")
                 .c_str());
-    }
+    PyObject* l = PySequence_List(o);
+    if (l == nullptr) throw nb::python_error();
     return nb::steal<nb::list>(l);
+}
+
+// The list itself, not a copy, where the caller runs no Python code while it walks the
+// items (so no one can change the list meanwhile).
+inline nb::list borrowed_list(nb::handle seq, const std::string& what) {
+    return PyList_Check(seq.ptr()) ? nb::borrow<nb::list>(seq) : as_list(seq, what);
 }
 
 // A list (or iterable) of values of one precision, as handles (TypeError otherwise).
 template <class T>
 std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what) {
-    nb::list items = as_list(seq, what);
+    nb::list items = borrowed_list(seq, what);  // only type checks below
     std::vector<micrograd::Value<T>> out;
     out.reserve(nb::len(items));
     for (nb::handle h : items) {
@@ -166,8 +173,8 @@ std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what)
     return out;
 }
 
-// A list (or iterable) of values or numbers. The operands point into the Python objects,
-// which `items` keeps alive: use them before it goes.
+// A list (as_list's copy) of values or numbers. The operands point into the Python
+// objects, which `items` keeps alive: use them before it goes.
 template <class T>
 std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::string& what) {
     std::vector<micrograd::Operand<T>> out;

@@ -23,10 +23,11 @@ std::vector<std::size_t> class_indices(nb::handle seq) {
     for (nb::handle h : items) {
         if (!is_integer(h))
             throw nb::type_error(("classes must hold ints, not '" + py_type_name(h) + "'").c_str());
-        const long long c = nb::cast<long long>(nb::int_(h));
+        const Py_ssize_t c = PyNumber_AsSsize_t(h.ptr(), nullptr);  // clamps huge ints
+        if (c == -1 && PyErr_Occurred()) throw nb::python_error();
         if (c < 0)
             throw nb::value_error(("classes must be >= 0, got " + std::to_string(c)).c_str());
-        out.push_back(static_cast<std::size_t>(c));
+        out.push_back(static_cast<std::size_t>(c));  // too large: "out of range" in the loss
     }
     return out;
 }
@@ -61,28 +62,31 @@ const V& borrow(nb::handle h, const char* what) {
 
 using Operands = std::vector<micrograd::Operand<double>>;
 
-// Neuron.__call__ for the Python Neuron `neuron`, reading its w, b and nonlin.
-V apply_neuron(nb::handle neuron, const Operands& x) {
+// Neuron.__call__ for the Python Neuron `neuron`, reading its w, b and nonlin. `weights`
+// is the caller's scratch space. Everything that may run Python code (attribute lookups,
+// bool()) happens before the weights are borrowed and used: no one can drop them between.
+V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
     const AttrNames& names = attr_names();
-    nb::list w = as_list(get(neuron, names.w), "Neuron.w");
+    nb::object b = get(neuron, names.b);
+    const int relu = PyObject_IsTrue(get(neuron, names.nonlin).ptr());
+    if (relu < 0) throw nb::python_error();
+    nb::list w = borrowed_list(get(neuron, names.w), "Neuron.w");
     if (nb::len(w) != x.size())
         throw nb::value_error(("Neuron(" + std::to_string(nb::len(w)) + ") got " +
                                std::to_string(x.size()) + " inputs; it needs exactly " +
                                std::to_string(nb::len(w)))
                                   .c_str());
-    static std::vector<const V*> weights;  // reused (the GIL serialises calls); `w` owns them
     weights.clear();
-    for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));
-    nb::object b = get(neuron, names.b);
-    const int relu = PyObject_IsTrue(get(neuron, names.nonlin).ptr());
-    if (relu < 0) throw nb::python_error();
+    for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));  // `w` owns them
     return micrograd::neuron(weights.data(), borrow(b, "Neuron.b"), x.data(), x.size(), relu);
 }
 
 // Layer.__call__ for a list of Python Neurons, as C++ values.
 std::vector<V> apply_layer(nb::handle neurons, const Operands& x) {
+    std::vector<const V*> weights;
     std::vector<V> out;
-    for (nb::handle n : as_list(neurons, "Layer.neurons")) out.push_back(apply_neuron(n, x));
+    for (nb::handle n : as_list(neurons, "Layer.neurons"))
+        out.push_back(apply_neuron(n, x, weights));
     return out;
 }
 
@@ -106,7 +110,9 @@ void bind_nn(nb::module_& m) {
         "neuron_forward",
         [](nb::handle neuron, nb::handle x) {
             nb::list xs = as_list(x, "Neuron input");
-            return wrap<double>(apply_neuron(neuron, operands<double>(xs, "Neuron input")));
+            std::vector<const V*> weights;
+            return wrap<double>(
+                apply_neuron(neuron, operands<double>(xs, "Neuron input"), weights));
         },
         "neuron"_a, "x"_a,
         nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | "
@@ -141,18 +147,6 @@ void bind_nn(nb::module_& m) {
             "def mlp_forward(layers: collections.abc.Iterable[object], "
             "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
         "MLP.__call__ in one call: the layers in turn, with no Python objects in between.");
-    m.def(
-        "sum",
-        [](nb::handle vs, nb::handle start) {
-            const std::vector<V> terms = values<double>(vs, "sum: values");
-            V s = start.is_none() ? V(0.0) : *operand<double>(start);
-            return wrap<double>(micrograd::sum(terms.begin(), terms.end(), s));
-        },
-        "values"_a, "start"_a.none() = nb::none(),
-        nb::sig(
-            "def sum(values: collections.abc.Iterable[Value], start: Value | float | None = None) "
-            "-> Value"),
-        "Python's sum(values, start) as one call: ((start + v0) + v1) + ...");
     m.def(
         "zero_grad",
         [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },

@@ -258,9 +258,6 @@ def mlp_forward(layers: Iterable[object], x: Iterable[Value | SupportsFloat]) ->
     MLP.__call__ in one call: the layers in turn, with no Python objects in between.
     """
 
-def sum(values: Iterable[Value], start: Value | float | None = None) -> Value:
-    """Python's sum(values, start) as one call: ((start + v0) + v1) + ..."""
-
 def zero_grad(params: Iterable[Value]) -> None:
     """Set the grad of every value in params to 0."""
 

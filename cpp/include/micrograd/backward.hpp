@@ -2,6 +2,7 @@
 #pragma once
 
 #include <exception>
+#include <stdexcept>
 #include <vector>
 
 #include "ops.hpp"
@@ -71,9 +72,19 @@ struct Interrupted : std::exception {
 // contributions.
 template <class T>
 void backward(Node<T>* root) {
+    auto& ctx = detail::context<T>();
+    // Code run by the interrupt poll (a Python signal handler) could call backward() again;
+    // the nodes' counts belong to the running walk, so that is refused.
+    if (ctx.in_backward)
+        throw std::logic_error(
+            "backward() was called while another backward() is running (from a signal "
+            "handler?); call it after that one has returned");
     root->grad = T(1);
     if (root->op == Op::leaf) return;
-    auto& ctx = detail::context<T>();
+    struct Running {
+        bool& flag;
+        ~Running() { flag = false; }
+    } running{ctx.in_backward = true};
     auto& stack = ctx.stack;
     stack.clear();
     unsigned until_poll = detail::poll_interval;

@@ -62,6 +62,7 @@ struct Context {
     Arena<Node<T>> arena;
     std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
+    bool in_backward = false;     // backward() is running (its counts are in the nodes)
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.
     void (*on_free)(Node<T>*) noexcept = nullptr;
