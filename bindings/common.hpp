@@ -23,7 +23,8 @@ public:
     PyObject* get(std::uint32_t id) const { return objects_[id]; }
     std::uint32_t add(PyObject* o) {
         if (free_.empty()) {
-            free_.reserve(objects_.size() + 1);  // so that remove() never allocates
+            if (free_.capacity() < objects_.size() + 1)    // so that remove() never allocates
+                free_.reserve(2 * (objects_.size() + 1));  // (geometrically: O(1) amortised)
             objects_.push_back(o);
             return static_cast<std::uint32_t>(objects_.size() - 1);
         }
@@ -142,13 +143,17 @@ inline nb::object not_implemented() {
 // caller's list under it. Errors raised by the iterable itself propagate unchanged.
 inline nb::list as_list(nb::handle seq, const std::string& what) {
     PyObject* o = seq.ptr();
-    if (Py_TYPE(o)->tp_iter == nullptr && !PySequence_Check(o))
+    PyObject* l = PySequence_List(o);
+    if (l != nullptr) return nb::steal<nb::list>(l);
+    // Not iterable at all: say what was expected. Otherwise the iterable's own error.
+    if (PyErr_ExceptionMatches(PyExc_TypeError) && !PySequence_Check(o) &&
+        !PyObject_HasAttrString(o, "__iter__")) {
+        PyErr_Clear();
         throw nb::type_error(
             (what + " must be a list or another iterable, not '" + py_type_name(seq) + "'")
                 .c_str());
-    PyObject* l = PySequence_List(o);
-    if (l == nullptr) throw nb::python_error();
-    return nb::steal<nb::list>(l);
+    }
+    throw nb::python_error();
 }
 
 // The list itself, not a copy, where the caller runs no Python code while it walks the

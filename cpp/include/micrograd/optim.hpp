@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,11 +13,18 @@
 namespace micrograd {
 namespace detail {
 
+inline std::string shortest(double x) {
+    std::ostringstream out;
+    out << std::setprecision(17) << x;  // enough digits to tell -1e-08 from 0
+    return out.str();
+}
+
+// Rejects x outside [lo, hi] (or [lo, hi) when hi_open), nan, and +-inf.
 inline void check_hyper(const char* what, double x, double lo, double hi, bool hi_open) {
-    if (!(x >= lo && (hi_open ? x < hi : x <= hi)))  // also rejects nan
-        throw std::invalid_argument(std::string(what) + " must be in [" + std::to_string(lo) +
-                                    ", " + std::to_string(hi) + (hi_open ? ")" : "]") + ", got " +
-                                    std::to_string(x));
+    if (!(std::isfinite(x) && x >= lo && (hi_open ? x < hi : x <= hi)))
+        throw std::invalid_argument(std::string(what) + " must be a finite number in [" +
+                                    shortest(lo) + ", " + (std::isinf(hi) ? "inf" : shortest(hi)) +
+                                    (hi_open ? ")" : "]") + ", got " + shortest(x));
 }
 
 }  // namespace detail
