@@ -1,9 +1,8 @@
 // micrograd/optim.hpp: optimizers that update many parameters in one call (PyTorch's rules).
 #pragma once
 
+#include <charconv>
 #include <cmath>
-#include <iomanip>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,10 +12,10 @@
 namespace micrograd {
 namespace detail {
 
+// The shortest decimal that reads back as x ("-1e-08", "0.1").
 inline std::string shortest(double x) {
-    std::ostringstream out;
-    out << std::setprecision(17) << x;  // enough digits to tell -1e-08 from 0
-    return out.str();
+    char digits[32];
+    return std::string(digits, std::to_chars(digits, digits + sizeof digits, x).ptr);
 }
 
 // Rejects x outside [lo, hi] (or [lo, hi) when hi_open), nan, and +-inf.
