@@ -124,7 +124,7 @@ def test_training_keeps_nodes_and_memory_flat(batch: int) -> None:
         assert s["live"] - report["base"] == MOONS_PARAMETERS, (k, s)
     # No slot was taken from the system after the warm-up, and memory stayed flat.
     assert last["capacity"] == first["capacity"] and last["bytes"] == first["bytes"]
-    if first["rss"] > 0:
+    if first["rss"] > 0 and not UNDER_ASAN:
         assert last["rss"] - first["rss"] < RSS_GROWTH_LIMIT, (first, last)
     assert last["loss"] < steps[CHECKPOINTS[0]]["loss"] or last["loss"] < 0.05  # it trained
 
