@@ -5,7 +5,7 @@
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
 // Prints one JSON object: the time per unit in ns, peak resident-memory growth, and checks.
-// Built by run.py: g++ -std=c++17 -O3 -DNDEBUG -I cpp/include bench/core.cpp -o core
+// Built by run.py: g++ -std=c++17 -O3 -DNDEBUG -ffp-contract=off -I cpp/include bench/core.cpp -o core
 //
 // Both engines build the same graph, node for node: constants become leaves, as micrograd's
 // Value(other) does. micrograd-cpp's time includes allocating its nodes from the arena,

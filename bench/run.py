@@ -333,7 +333,7 @@ class Table:
 
 
 def build_core(build_dir: Path) -> Path | None:
-    """g++ -std=c++17 -O3 -DNDEBUG -I cpp/include bench/core.cpp -o BUILD/core"""
+    """g++ -std=c++17 -O3 -DNDEBUG -ffp-contract=off -I cpp/include bench/core.cpp -o BUILD/core"""
     exe = build_dir / "core"
     cxx = os.environ.get("CXX", "g++")
     cmd = [
@@ -341,6 +341,7 @@ def build_core(build_dir: Path) -> Path | None:
         "-std=c++17",
         "-O3",
         "-DNDEBUG",
+        "-ffp-contract=off",
         f"-I{ROOT / 'cpp' / 'include'}",
         str(BENCH / "core.cpp"),
         "-o",

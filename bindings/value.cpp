@@ -82,7 +82,8 @@ void set_label(const micrograd::Value<T>& v, nb::handle label) {
 template <class T>
 nb::set inputs(const micrograd::Value<T>& v) {
     nb::set prev;
-    const auto* n = v.node();
+    auto* n = v.node();
+    micrograd::expand(n);  // a fused neuron shows micrograd's nodes
     if (n->a != nullptr) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->a)));
     if (micrograd::detail::is_binary(n->op))
         prev.add(wrap<T>(micrograd::Value<T>::from_node(n->b)));

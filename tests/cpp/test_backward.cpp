@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstddef>
 #include <micrograd.hpp>
+#include <vector>
 
 #include "helpers.hpp"
-#include <vector>
 
 using micrograd::Value;
 

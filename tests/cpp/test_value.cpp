@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <micrograd.hpp>
-
-#include "helpers.hpp"
 #include <type_traits>
 #include <utility>
+
+#include "helpers.hpp"
 
 using micrograd::Op;
 using micrograd::Value;

@@ -11,15 +11,54 @@ namespace micrograd {
 namespace detail {
 
 // Calls f(input) for each input of n that has a backward step of its own (not a leaf).
+// A fused neuron's inputs come in the order b, w[0], x[0], w[1], x[1], ...: backward()
+// pushes the ready ones on its stack in this order, so it pops them in the order in which
+// it would reach them in the unfused graph (x[n-1], w[n-1], ..., b), and every node gets
+// its contributions in the same order, hence the same rounding, fused or not.
 template <class T, class F>
 void for_each_interior_input(Node<T>& n, F f) {
     if (n.a->op != Op::leaf) f(n.a);
     if (is_binary(n.op) && n.b->op != Op::leaf) f(n.b);
+    if (is_fused(n.op)) {
+        Fused<T>& fu = *n.fused;
+        for (std::size_t k = 0; k < fu.n; ++k) {
+            if (fu.w()[k]->op != Op::leaf) f(fu.w()[k]);
+            if (fu.x()[k]->op != Op::leaf) f(fu.x()[k]);
+        }
+    }
+}
+
+// propagate() for a fused neuron: micrograd's steps for its inner nodes, in the order of
+// the unfused graph (the relu, then s[n-1], m[n-1], s[n-2], ...), with their grads
+// accumulated in the Fused arrays as micrograd accumulates them in its nodes.
+template <class T>
+void propagate_fused(Node<T>& n) noexcept {
+    Fused<T>& f = *n.fused;
+    Node<T>** w = f.w();
+    Node<T>** x = f.x();
+    T* sum_grad = f.sum_grad();
+    T* prod_grad = f.prod_grad();
+    T g = n.grad;  // s[n-1]'s grad: the node's own, or what its relu gave it
+    if (n.op == Op::neuron_relu) {
+        sum_grad[f.n - 1] += partials(Op::relu, T(0), T(0), n.data).dx * n.grad;
+        g = sum_grad[f.n - 1];
+    }
+    for (std::size_t k = f.n; k-- > 0;) {
+        // s[k] = s[k-1] + m[k]: both inputs get s[k]'s grad (s[-1] is the bias node)
+        T& before = k > 0 ? sum_grad[k - 1] : n.a->grad;
+        before += g;
+        prod_grad[k] += g;
+        // m[k] = w[k] * x[k]
+        w[k]->grad += x[k]->data * prod_grad[k];
+        x[k]->grad += w[k]->data * prod_grad[k];
+        g = before;
+    }
 }
 
 // Adds n's gradient, times its local derivatives, into its inputs.
 template <class T>
 void propagate(Node<T>& n) noexcept {
+    if (is_fused(n.op)) return propagate_fused(n);
     Node<T>& x = *n.a;
     if (is_binary(n.op)) {
         Node<T>& y = *n.b;

@@ -1,7 +1,9 @@
 // micrograd/node.hpp: Node<T>, one vertex of a graph, and its intrusive lifetime.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "arena.hpp"
@@ -24,7 +26,19 @@ enum class Op : std::uint8_t {
     exp,
     log,
     softplus,  // log(1 + exp(x)), computed without overflow
+    // A whole neuron in one node: micrograd's graph for sum((wi*xi ...), b) (neuron) or its
+    // relu (neuron_relu), kept as arrays (Fused) instead of 2n or 2n + 1 nodes. It reports
+    // the op of that graph's last node ('+' or 'ReLU'); expand() turns it into that graph.
+    neuron,
+    neuron_relu,
 };
+
+inline constexpr bool is_fused(Op op) noexcept {
+    return op == Op::neuron || op == Op::neuron_relu;
+}
+
+template <class T>
+struct Fused;
 
 namespace detail {
 // Node::flags bits.
@@ -39,16 +53,45 @@ template <class T>
 struct Node {
     T data;
     T grad;
-    Node* a;  // first input; nullptr for a leaf
+    Node* a;  // first input (a fused neuron's bias); nullptr for a leaf
     union {
-        Node* b;  // second input of a binary op
-        T k;      // the exponent of pow_const
+        Node* b;          // second input of a binary op
+        T k;              // the exponent of pow_const
+        Fused<T>* fused;  // the rest of a fused neuron
     };
     std::uint32_t refs;
     std::uint32_t user;     // opaque to the core (0 when unused): the Python module's wrapper id
     std::uint32_t pending;  // inside backward(): consumers yet to propagate; 0 otherwise
     Op op;
     std::uint8_t flags;
+};
+
+// The inputs and inner values of a fused neuron with n >= 1 inputs: the node itself holds
+// the bias b (its input `a`) and its output, micrograd's last node of
+//     s[-1] = b,  m[k] = w[k] * x[k],  s[k] = s[k-1] + m[k]  (k < n),  out = s[n-1] or relu.
+// What micrograd would keep in the other nodes of that graph is kept here: each m[k]'s
+// value (for expand()), and the grads backward() accumulates into s[k] and m[k], so that
+// calling backward() several times without zeroing accumulates exactly as micrograd does.
+// One allocation: this header, then Node<T>* w[n], x[n]; T prod[n], sum_grad[n], prod_grad[n].
+template <class T>
+struct Fused {
+    std::size_t n;
+    T bias;  // b's value when the node was made: s[-1] for expand()
+
+    Node<T>** w() noexcept { return reinterpret_cast<Node<T>**>(this + 1); }
+    Node<T>** x() noexcept { return w() + n; }
+    T* prod() noexcept { return reinterpret_cast<T*>(x() + n); }  // m[k]'s value
+    T* sum_grad() noexcept { return prod() + n; }                 // s[k]'s grad
+    T* prod_grad() noexcept { return sum_grad() + n; }            // m[k]'s grad
+
+    // Uninitialised arrays, but for the grads (zero).
+    static Fused* create(std::size_t n) {
+        const std::size_t bytes = sizeof(Fused) + n * (2 * sizeof(Node<T>*) + 3 * sizeof(T));
+        auto* f = new (::operator new(bytes)) Fused{n, T(0)};
+        for (std::size_t k = 0; k < n; ++k) f->sum_grad()[k] = f->prod_grad()[k] = T(0);
+        return f;
+    }
+    static void destroy(Fused* f) noexcept { ::operator delete(f); }
 };
 
 namespace detail {
@@ -117,15 +160,21 @@ void release(Node<T>* n) noexcept {
     Context<T>& ctx = context<T>();
     auto& work = ctx.work;
     work.push_back(n);  // may only throw when out of memory: terminates, as noexcept says
+    auto drop = [&work](Node<T>* input) {
+        if (input != nullptr && --input->refs == 0) work.push_back(input);
+    };
     while (!work.empty()) {
         Node<T>* dead = work.back();
         work.pop_back();
-        Node<T>* x = dead->a;
-        Node<T>* y = is_binary(dead->op) ? dead->b : nullptr;
         if (dead->flags & flag_has_extra) ctx.on_free(dead);
+        drop(dead->a);
+        if (is_binary(dead->op)) drop(dead->b);
+        if (is_fused(dead->op)) {
+            Fused<T>* f = dead->fused;
+            for (std::size_t k = 0; k < f->n; ++k) drop(f->w()[k]), drop(f->x()[k]);
+            Fused<T>::destroy(f);
+        }
         ctx.arena.deallocate(dead);
-        if (x != nullptr && --x->refs == 0) work.push_back(x);
-        if (y != nullptr && --y->refs == 0) work.push_back(y);
     }
 }
 

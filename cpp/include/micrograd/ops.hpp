@@ -25,6 +25,8 @@ inline const char* op_name(Op op) noexcept {
         case Op::exp: return "exp";
         case Op::log: return "log";
         case Op::softplus: return "softplus";
+        case Op::neuron: return "+";
+        case Op::neuron_relu: return "ReLU";
     }
     return "?";
 }
@@ -51,6 +53,8 @@ T forward(Op op, T x, T y) noexcept {
         case Op::exp: return std::exp(x);
         case Op::log: return std::log(x);
         case Op::softplus: return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+        case Op::neuron:
+        case Op::neuron_relu: break;  // many inputs: fused.hpp
     }
     return x;
 }
@@ -84,6 +88,8 @@ Partials<T> partials(Op op, T x, T y, T out) noexcept {
         case Op::exp: return {out, T(0)};
         case Op::log: return {T(1) / x, T(0)};
         case Op::softplus: return {T(1) / (T(1) + std::exp(-x)), T(0)};  // sigmoid(x)
+        case Op::neuron:
+        case Op::neuron_relu: break;  // many inputs: backward.hpp
     }
     return {T(0), T(0)};
 }
