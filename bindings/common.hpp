@@ -162,6 +162,23 @@ inline nb::list borrowed_list(nb::handle seq, const std::string& what) {
     return PyList_Check(seq.ptr()) ? nb::borrow<nb::list>(seq) : as_list(seq, what);
 }
 
+// A list's size and borrowed item (unchecked where the ABI allows).
+inline Py_ssize_t list_size(PyObject* list) {
+#ifdef Py_LIMITED_API
+    return PyList_Size(list);
+#else
+    return PyList_GET_SIZE(list);
+#endif
+}
+
+inline PyObject* list_item(PyObject* list, Py_ssize_t i) {
+#ifdef Py_LIMITED_API
+    return PyList_GetItem(list, i);
+#else
+    return PyList_GET_ITEM(list, i);
+#endif
+}
+
 // A list (or iterable) of values of one precision, as handles (TypeError otherwise).
 template <class T>
 std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what) {

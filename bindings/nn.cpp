@@ -1,4 +1,6 @@
 // bindings/nn.cpp: the bulk builders, losses and optimizers behind micrograd_cpp.nn (float64).
+#include <algorithm>
+
 #include "common.hpp"
 
 namespace mgpy {
@@ -62,23 +64,40 @@ const V& borrow(nb::handle h, const char* what) {
 
 using Operands = std::vector<micrograd::Operand<double>>;
 
-// Neuron.__call__ for the Python Neuron `neuron`, reading its w, b and nonlin. `weights`
-// is the caller's scratch space. Everything that may run Python code (attribute lookups,
-// bool()) happens before the weights are borrowed and used: no one can drop them between.
-V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
+// What Neuron.__call__ reads from a Python Neuron: its w, b and bool(nonlin).
+struct NeuronAttrs {
+    nb::object w, b, nonlin;
+    bool relu;
+};
+
+NeuronAttrs read_neuron(nb::handle neuron) {
     const AttrNames& names = attr_names();
-    nb::object b = get(neuron, names.b);
-    const int relu = PyObject_IsTrue(get(neuron, names.nonlin).ptr());
+    NeuronAttrs out{get(neuron, names.w), get(neuron, names.b), get(neuron, names.nonlin), false};
+    const int relu = PyObject_IsTrue(out.nonlin.ptr());
     if (relu < 0) throw nb::python_error();
-    nb::list w = borrowed_list(get(neuron, names.w), "Neuron.w");
-    if (nb::len(w) != x.size())
-        throw nb::value_error(("Neuron(" + std::to_string(nb::len(w)) + ") got " +
-                               std::to_string(x.size()) + " inputs; it needs exactly " +
-                               std::to_string(nb::len(w)))
+    out.relu = relu != 0;
+    return out;
+}
+
+void check_inputs(std::size_t weights, std::size_t inputs) {
+    if (weights != inputs)
+        throw nb::value_error(("Neuron(" + std::to_string(weights) + ") got " +
+                               std::to_string(inputs) + " inputs; it needs exactly " +
+                               std::to_string(weights))
                                   .c_str());
+}
+
+// Neuron.__call__ for the Python Neuron `neuron`. `weights` is the caller's scratch space.
+// Everything that may run Python code (attribute lookups, bool()) happens before the
+// weights are borrowed and used: no one can drop them between.
+V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
+    const NeuronAttrs attrs = read_neuron(neuron);
+    nb::list w = borrowed_list(attrs.w, "Neuron.w");
+    check_inputs(nb::len(w), x.size());
     weights.clear();
     for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));  // `w` owns them
-    return micrograd::neuron(weights.data(), borrow(b, "Neuron.b"), x.data(), x.size(), relu);
+    return micrograd::neuron(weights.data(), borrow(attrs.b, "Neuron.b"), x.data(), x.size(),
+                             attrs.relu);
 }
 
 // Layer.__call__ for a list of Python Neurons, as C++ values.
@@ -102,6 +121,142 @@ nb::list wrap_all(std::vector<V> vs) {
     for (V& v : vs) out.append(wrap<double>(std::move(v)));
     return out;
 }
+
+// MLP.__call__'s result: a bare Value for one output, as micrograd's.
+nb::object mlp_result(std::vector<V> out) {
+    if (out.size() == 1) return wrap<double>(std::move(out[0]));
+    return wrap_all(std::move(out));
+}
+
+// MLP.__call__ reading every layer's and neuron's attributes.
+nb::object mlp_forward(nb::handle layers, Operands in) {
+    std::vector<V> out;
+    for (nb::handle layer : as_list(layers, "MLP.layers")) {
+        out = apply_layer(get(layer, attr_names().neurons), in);
+        in = operands_of(out);
+    }
+    return mlp_result(std::move(out));
+}
+
+// Bumped whenever an attribute of any nn.Module is assigned or deleted (model_changed(),
+// called by Module.__setattr__ and __delattr__): every ForwardPlan is then stale.
+std::uint64_t model_version = 1;
+
+// MLP.__call__ without reading any attribute: what mlp_forward reads (the layers' neurons,
+// and each neuron's w, b and nonlin), kept between calls and checked before each one. It
+// is used while no nn.Module attribute has been assigned since it was made and every list
+// it read (MLP.layers, each Layer.neurons, each Neuron.w) holds the same objects as then.
+// It keeps references to all of them, so "the same object" cannot be a new object at a
+// freed address. Only for models made of nn.Layer and nn.Neuron exactly (a subclass may
+// compute its attributes), with Value weights and a bool nonlin: any other model takes
+// mlp_forward's path, which reads every attribute at every call.
+class ForwardPlan {
+public:
+    ForwardPlan(nb::handle neuron_type, nb::handle layer_type)
+        : neuron_type_(nb::borrow(neuron_type)), layer_type_(nb::borrow(layer_type)) {}
+
+    nb::object operator()(nb::handle layers, nb::handle x) {
+        nb::list xs = as_list(x, "MLP input");  // may run Python code: before the check
+        Operands in = operands<double>(xs, "MLP input");
+        if (!valid(layers) && !build(layers)) return mlp_forward(layers, std::move(in));
+        std::vector<V> out;
+        for (const std::vector<Planned>& layer : layers_) {
+            // One row of inputs for the whole layer, unless numbers must become new leaves
+            // for each neuron (micrograd's Value(xi)).
+            const bool numbers =
+                std::any_of(in.begin(), in.end(), [](const auto& x) { return x.value == nullptr; });
+            std::optional<micrograd::NodeRow<double>> shared;
+            if (!numbers) shared.emplace(in.data(), in.size());
+            std::vector<V> next;
+            next.reserve(layer.size());
+            for (const Planned& n : layer) {
+                check_inputs(n.w.size(), in.size());
+                next.push_back(micrograd::neuron(
+                    n.w, *n.b, shared ? *shared : micrograd::NodeRow<double>(in.data(), in.size()),
+                    n.relu));
+            }
+            out = std::move(next);
+            in = operands_of(out);
+        }
+        return mlp_result(std::move(out));
+    }
+
+private:
+    struct Planned {
+        micrograd::NodeRow<double> w;
+        const V* b;  // in `biases_`
+        bool relu;
+    };
+    struct Seen {  // a list that was read, and its items then
+        nb::object list;
+        std::vector<nb::object> items;
+    };
+
+    static Seen snapshot(nb::handle list) {
+        Seen seen{nb::borrow(list), {}};
+        const Py_ssize_t n = list_size(list.ptr());
+        seen.items.reserve(static_cast<std::size_t>(n));
+        for (Py_ssize_t i = 0; i < n; ++i)
+            seen.items.push_back(nb::borrow(list_item(list.ptr(), i)));
+        return seen;
+    }
+
+    bool valid(nb::handle layers) const {
+        if (version_ != model_version || seen_.empty() || seen_[0].list.ptr() != layers.ptr())
+            return false;
+        for (const Seen& s : seen_) {
+            PyObject* list = s.list.ptr();
+            if (list_size(list) != static_cast<Py_ssize_t>(s.items.size())) return false;
+            for (std::size_t i = 0; i < s.items.size(); ++i)
+                if (list_item(list, static_cast<Py_ssize_t>(i)) != s.items[i].ptr()) return false;
+        }
+        return true;
+    }
+
+    // Reads the model; false when it is not one this plan can stand for.
+    bool build(nb::handle layers) {
+        version_ = 0;
+        seen_.clear();
+        biases_.clear();
+        layers_.clear();
+        const std::uint64_t version = model_version;
+        if (!PyList_CheckExact(layers.ptr())) return false;
+        seen_.push_back(snapshot(layers));
+        const std::vector<nb::object> layer_objects = seen_[0].items;
+        for (const nb::object& layer : layer_objects) {
+            if (!layer_type_.is(layer.type())) return false;
+            nb::object neurons = get(layer, attr_names().neurons);
+            if (!PyList_CheckExact(neurons.ptr())) return false;
+            seen_.push_back(snapshot(neurons));
+            const std::vector<nb::object> neuron_objects = seen_.back().items;
+            std::vector<Planned>& planned = layers_.emplace_back();
+            for (const nb::object& neuron : neuron_objects) {
+                if (!neuron_type_.is(neuron.type())) return false;
+                const NeuronAttrs attrs = read_neuron(neuron);
+                if (!PyList_CheckExact(attrs.w.ptr()) || !PyBool_Check(attrs.nonlin.ptr()) ||
+                    Py_TYPE(attrs.b.ptr()) != py_type<double>)
+                    return false;
+                seen_.push_back(snapshot(attrs.w));
+                std::vector<const V*> weights;
+                for (const nb::object& w : seen_.back().items) {
+                    if (Py_TYPE(w.ptr()) != py_type<double>) return false;
+                    weights.push_back(&nb::inst_ptr<PyValue<double>>(w)->v);
+                }
+                planned.push_back({micrograd::NodeRow<double>(weights.data(), weights.size()),
+                                   &nb::inst_ptr<PyValue<double>>(attrs.b)->v, attrs.relu});
+                biases_.push_back(attrs.b);
+            }
+        }
+        version_ = version;
+        return true;
+    }
+
+    nb::object neuron_type_, layer_type_;
+    std::uint64_t version_ = 0;  // model_version when built; 0: nothing built
+    std::vector<Seen> seen_;     // MLP.layers first
+    std::vector<nb::object> biases_;
+    std::vector<std::vector<Planned>> layers_;
+};
 
 }  // namespace
 
@@ -129,24 +284,19 @@ void bind_nn(nb::module_& m) {
         nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
                 "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> list[Value]"),
         "Layer.__call__ in one call: every neuron on the same inputs.");
+    nb::class_<ForwardPlan>(m, "ForwardPlan",
+                            "MLP.__call__ for one MLP: what it reads from the model, kept\n"
+                            "between calls while the model's structure stays the same.")
+        .def(nb::init<nb::handle, nb::handle>(), "neuron_type"_a, "layer_type"_a,
+             nb::sig("def __init__(self, neuron_type: type, layer_type: type) -> None"))
+        .def("__call__", &ForwardPlan::operator(), "layers"_a, "x"_a,
+             nb::sig("def __call__(self, layers: collections.abc.Iterable[object], "
+                     "x: collections.abc.Iterable[Value | typing.SupportsFloat]) "
+                     "-> Value | list[Value]"),
+             "The MLP's layers in turn on x: one Value, or a list for several outputs.");
     m.def(
-        "mlp_forward",
-        [](nb::handle layers, nb::handle x) -> nb::object {
-            nb::list xs = as_list(x, "MLP input");
-            Operands in = operands<double>(xs, "MLP input");
-            std::vector<V> out;
-            for (nb::handle layer : as_list(layers, "MLP.layers")) {
-                out = apply_layer(get(layer, attr_names().neurons), in);
-                in = operands_of(out);
-            }
-            if (out.size() == 1) return wrap<double>(std::move(out[0]));
-            return wrap_all(std::move(out));
-        },
-        "layers"_a, "x"_a,
-        nb::sig(
-            "def mlp_forward(layers: collections.abc.Iterable[object], "
-            "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
-        "MLP.__call__ in one call: the layers in turn, with no Python objects in between.");
+        "model_changed", [] { ++model_version; },
+        "Called when a module's attribute changes: every ForwardPlan reads the model again.");
     m.def(
         "zero_grad",
         [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },

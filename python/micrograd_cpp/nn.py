@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, SupportsFloat, SupportsIndex
 
@@ -43,6 +44,17 @@ _FORMAT_VERSION = 1
 
 class Module:
     """Base class: anything with parameters. Subclasses override ``parameters()``."""
+
+    # MLP.__call__ keeps what it reads from a model between calls (_core.ForwardPlan); it
+    # checks the lists it read (layers, neurons, w) for changes itself, and is told here
+    # when any module's attribute is assigned or deleted.
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        _core.model_changed()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        _core.model_changed()
 
     def zero_grad(self) -> None:
         """Set the grad of every parameter to 0 (one C++ call)."""
@@ -169,8 +181,11 @@ class MLP(Module):
                        for i in range(len(nouts))]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
-        # One C++ call for all layers; it reads each layer's `neurons`, as Layer does.
-        return _core.mlp_forward(self.layers, x)
+        # One C++ call for all layers, through a plan of this model kept between calls.
+        plan = _plans.get(self)
+        if plan is None:
+            plan = _plans[self] = _core.ForwardPlan(Neuron, Layer)
+        return plan(self.layers, x)
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
@@ -180,6 +195,10 @@ class MLP(Module):
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+# Each MLP's forward plan, dropped with the MLP (invisible to vars(), copy and pickle).
+_plans: weakref.WeakKeyDictionary[MLP, _core.ForwardPlan] = weakref.WeakKeyDictionary()
 
 
 def hinge_loss(scores: Iterable[Value], labels: Iterable[Number]) -> Value:

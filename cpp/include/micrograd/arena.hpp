@@ -1,8 +1,10 @@
 // micrograd/arena.hpp: chunked storage for graph nodes (stable addresses, O(1) reuse).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <new>
+#include <utility>
 #include <vector>
 
 namespace micrograd {
@@ -100,6 +102,53 @@ private:
     Slot* bump_ = nullptr;
     Slot* end_ = nullptr;
     std::size_t live_ = 0;
+};
+
+// Variable-size blocks (the arrays of fused neurons), recycled by size class: free lists
+// in 64-byte steps up to 4 KiB, so that a training loop that builds and drops the same
+// neurons every step reaches a steady state and stops calling the system allocator.
+// Larger blocks go straight to and from operator new. Like Arena, it keeps what it got
+// until it is destroyed, and is not thread-safe.
+class BlockPool {
+public:
+    static constexpr std::size_t step = 64;
+    static constexpr std::size_t classes = 64;  // class c holds blocks of c * step bytes
+
+    BlockPool() = default;
+    BlockPool(const BlockPool&) = delete;
+    BlockPool& operator=(const BlockPool&) = delete;
+    ~BlockPool() {
+        for (Block*& head : free_) {
+            while (head != nullptr) ::operator delete(std::exchange(head, head->next));
+        }
+    }
+
+    void* allocate(std::size_t bytes) {
+        const std::size_t c = size_class(bytes);
+        if (c >= classes) return ::operator new(bytes);
+        if (Block* b = free_[c]) {
+            free_[c] = b->next;
+            return b;
+        }
+        return ::operator new(c* step);
+    }
+
+    // `bytes` as given to allocate().
+    void deallocate(void* p, std::size_t bytes) noexcept {
+        const std::size_t c = size_class(bytes);
+        if (c >= classes) return ::operator delete(p);
+        free_[c] = new (p) Block{free_[c]};
+    }
+
+private:
+    struct Block {
+        Block* next;
+    };
+    static std::size_t size_class(std::size_t bytes) noexcept {
+        return (std::max(bytes, sizeof(Block)) + step - 1) / step;
+    }
+
+    Block* free_[classes] = {};
 };
 
 }  // namespace micrograd

@@ -20,45 +20,66 @@ void for_each_interior_input(Node<T>& n, F f) {
     if (n.a->op != Op::leaf) f(n.a);
     if (is_binary(n.op) && n.b->op != Op::leaf) f(n.b);
     if (is_fused(n.op)) {
-        Fused<T>& fu = *n.fused;
-        for (std::size_t k = 0; k < fu.n; ++k) {
-            if (fu.w()[k]->op != Op::leaf) f(fu.w()[k]);
-            if (fu.x()[k]->op != Op::leaf) f(fu.x()[k]);
+        const Fused<T>& fused = *n.fused;
+        const bool w_interior = fused.w->interior, x_interior = fused.x->interior;
+        if (!w_interior && !x_interior) return;  // the common case: weights and inputs leaves
+        Node<T>** w = fused.w->nodes();
+        Node<T>** x = fused.x->nodes();
+        for (std::size_t k = 0; k < fused.n(); ++k) {
+            if (w_interior && w[k]->op != Op::leaf) f(w[k]);
+            if (x_interior && x[k]->op != Op::leaf) f(x[k]);
         }
     }
 }
 
 // propagate() for a fused neuron: micrograd's steps for its inner nodes, in the order of
 // the unfused graph (the relu, then s[n-1], m[n-1], s[n-2], ...), with their grads
-// accumulated in the Fused arrays as micrograd accumulates them in its nodes.
-template <class T>
+// accumulated in the Fused arrays as micrograd accumulates them in its nodes. The first
+// time, the arrays hold nothing yet: First writes 0 + g where later passes add g.
+template <bool First, class T>
 void propagate_fused(Node<T>& n) noexcept {
     Fused<T>& f = *n.fused;
-    Node<T>** w = f.w();
-    Node<T>** x = f.x();
+    const std::size_t len = f.n();
+    Node<T>** w = f.w->nodes();
+    Node<T>** x = f.x->nodes();
     T* sum_grad = f.sum_grad();
     T* prod_grad = f.prod_grad();
+    auto add = [](T& grad, T g) {
+        if constexpr (First) {
+            grad = T(0) + g;  // as `grad += g` from 0: -0.0 becomes 0.0
+        } else {
+            grad += g;
+        }
+    };
     T g = n.grad;  // s[n-1]'s grad: the node's own, or what its relu gave it
     if (n.op == Op::neuron_relu) {
-        sum_grad[f.n - 1] += partials(Op::relu, T(0), T(0), n.data).dx * n.grad;
-        g = sum_grad[f.n - 1];
+        add(sum_grad[len - 1], partials(Op::relu, T(0), T(0), n.data).dx * n.grad);
+        g = sum_grad[len - 1];
     }
-    for (std::size_t k = f.n; k-- > 0;) {
+    for (std::size_t k = len; k-- > 0;) {
         // s[k] = s[k-1] + m[k]: both inputs get s[k]'s grad (s[-1] is the bias node)
-        T& before = k > 0 ? sum_grad[k - 1] : n.a->grad;
-        before += g;
-        prod_grad[k] += g;
+        if (k > 0) {
+            add(sum_grad[k - 1], g);
+        } else {
+            n.a->grad += g;
+        }
+        add(prod_grad[k], g);
         // m[k] = w[k] * x[k]
         w[k]->grad += x[k]->data * prod_grad[k];
         x[k]->grad += w[k]->data * prod_grad[k];
-        g = before;
+        if (k > 0) g = sum_grad[k - 1];
     }
 }
 
 // Adds n's gradient, times its local derivatives, into its inputs.
 template <class T>
 void propagate(Node<T>& n) noexcept {
-    if (is_fused(n.op)) return propagate_fused(n);
+    if (is_fused(n.op)) {
+        if (n.flags & flag_fused_grads) return propagate_fused<false>(n);
+        propagate_fused<true>(n);
+        n.flags |= flag_fused_grads;
+        return;
+    }
     Node<T>& x = *n.a;
     if (is_binary(n.op)) {
         Node<T>& y = *n.b;

@@ -2,7 +2,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <new>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "value.hpp"
@@ -28,39 +32,84 @@ Value<T> sum(It first, It last, Value<T> start) {
     return start;
 }
 
-// micrograd's Neuron.__call__: sum((wi*xi for wi, xi in zip(w, x)), b), then relu.
-// w (pointers to the weights, which callers may borrow) and x have the same length n;
-// a layer is this applied by each of its neurons to the same x, in order.
+// A counted reference to a Row: the nodes of some values, in order, shared by the fused
+// neurons built from it (fused neurons keep the row alive while they live).
+template <class T>
+class NodeRow {
+public:
+    // The nodes of n values.
+    NodeRow(const Value<T>* const* values, std::size_t n) : row_(make(n)) {
+        for (std::size_t k = 0; k < n; ++k) set(k, values[k]->node());
+    }
+    // The nodes of x's values, and a new leaf for each number (at every construction, as
+    // micrograd's Value(xi) makes one at each use).
+    NodeRow(const Operand<T>* x, std::size_t n) : row_(make(n)) {
+        std::size_t numbers = 0;
+        for (std::size_t k = 0; k < n; ++k) numbers += x[k].value == nullptr;
+        try {
+            detail::arena<T>().reserve(numbers);
+        } catch (...) {
+            detail::free_row(row_);
+            throw;
+        }
+        for (std::size_t k = 0; k < n; ++k)
+            set(k, x[k].value != nullptr
+                       ? x[k].value->node()
+                       : detail::new_node<T>(Op::leaf, x[k].number, nullptr, nullptr));
+    }
+    NodeRow(const NodeRow& other) noexcept : row_(other.row_) { ++row_->refs; }
+    NodeRow& operator=(NodeRow other) noexcept {
+        std::swap(row_, other.row_);
+        return *this;
+    }
+    ~NodeRow() { detail::release(row_); }
+
+    std::size_t size() const noexcept { return row_->n; }
+    Row<T>* get() const noexcept { return row_; }
+
+private:
+    static Row<T>* make(std::size_t n) {
+        if (n > UINT32_MAX) throw std::length_error("a neuron can have at most 2**32 - 1 inputs");
+        auto* r = static_cast<Row<T>*>(detail::context<T>().blocks.allocate(Row<T>::bytes(n)));
+        return new (r) Row<T>{1, static_cast<std::uint32_t>(n), false};
+    }
+    void set(std::size_t k, Node<T>* node) noexcept {
+        detail::retain(node);
+        row_->nodes()[k] = node;
+        row_->interior |= node->op != Op::leaf;
+    }
+
+    Row<T>* row_;
+};
+
+// micrograd's Neuron.__call__: sum((wi*xi for wi, xi in zip(w, x)), b), then relu; w and x
+// must have the same size n. A layer is this applied by each of its neurons to the same
+// x, in order: they can share one row of inputs.
 //
 // The result is one fused node (Op::neuron or Op::neuron_relu) rather than micrograd's 2n
 // or 2n + 1 nodes: the same values, computed in the same order, and backward() gives every
 // input the same contributions in the same order, so every grad is the same to the last
-// bit; expand() turns it into micrograd's nodes when someone looks at its inputs. A number
-// in x becomes a new leaf, as micrograd's Value(xi) does. With n == 0 the sum is b itself.
-// Everything that can fail is done first: building cannot fail halfway and leave unowned
-// nodes behind.
+// bit; expand() turns it into micrograd's nodes when someone looks at its inputs.
+// With n == 0 the sum is b itself.
 template <class T>
-Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x, std::size_t n,
-                bool relu) {
+Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, bool relu) {
+    const std::size_t n = w.size();
+    if (x.size() != n)
+        throw std::invalid_argument("a neuron with " + std::to_string(n) + " weights got " +
+                                    std::to_string(x.size()) + " inputs");
     if (n == 0) return relu ? b.relu() : b;
-    std::size_t numbers = 0;
-    for (std::size_t k = 0; k < n; ++k) numbers += x[k].value == nullptr;
-    detail::arena<T>().reserve(numbers + 1);
-    Fused<T>* f = Fused<T>::create(n);
-    Node<T>** fw = f->w();
-    Node<T>** fx = f->x();
+    auto& ctx = detail::context<T>();
+    ctx.arena.reserve(1);
+    auto* f = static_cast<Fused<T>*>(ctx.blocks.allocate(Fused<T>::bytes(n)));
+    new (f) Fused<T>{w.get(), x.get(), b.data()};  // cannot fail from here on
+    ++f->w->refs;
+    ++f->x->refs;
+    Node<T>** wn = f->w->nodes();
+    Node<T>** xn = f->x->nodes();
     T* prod = f->prod();
-    T sum = f->bias = b.data();
+    T sum = f->bias;
     for (std::size_t k = 0; k < n; ++k) {
-        Node<T>* wk = w[k]->node();
-        Node<T>* xk = x[k].value != nullptr
-                          ? x[k].value->node()
-                          : detail::new_node<T>(Op::leaf, x[k].number, nullptr, nullptr);
-        ++wk->refs;
-        ++xk->refs;
-        fw[k] = wk;
-        fx[k] = xk;
-        prod[k] = detail::forward(Op::mul, wk->data, xk->data);
+        prod[k] = detail::forward(Op::mul, wn[k]->data, xn[k]->data);
         sum = detail::forward(Op::add, sum, prod[k]);
     }
     const Op op = relu ? Op::neuron_relu : Op::neuron;
@@ -68,6 +117,14 @@ Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x
                                        b.node(), nullptr);
     out->fused = f;
     return Value<T>::from_node(out);
+}
+
+// The same from n weights and n operands (a number in x becomes a new leaf).
+template <class T>
+Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x, std::size_t n,
+                bool relu) {
+    if (n == 0) return relu ? b.relu() : b;
+    return neuron(NodeRow<T>(w, n), b, NodeRow<T>(x, n), relu);
 }
 
 // Turns a fused neuron node into the nodes micrograd builds for it, in place: the node
@@ -80,34 +137,37 @@ void expand(Node<T>* node) {
     auto& ctx = detail::context<T>();
     if (ctx.in_backward)
         throw std::logic_error("a neuron's inputs cannot be expanded while backward() runs");
-    ctx.arena.reserve(2 * node->fused->n);  // n products, at most n sums: cannot fail below
     Fused<T>* f = node->fused;
-    const std::size_t n = f->n;
+    const std::size_t n = f->n();
+    ctx.arena.reserve(2 * n);  // n products, at most n sums: cannot fail below
     const bool relu = node->op == Op::neuron_relu;
+    const bool has_grads = node->flags & detail::flag_fused_grads;
     Node<T>* sum = node->a;  // s[-1] = b
     T sum_data = f->bias;
     Node<T>* last = nullptr;  // without relu: m[n-1], the node's second input
     for (std::size_t k = 0; k < n; ++k) {
-        Node<T>* m = detail::new_node<T>(Op::mul, f->prod()[k], f->w()[k], f->x()[k]);
-        m->grad = f->prod_grad()[k];
+        Node<T>* m = detail::new_node<T>(Op::mul, f->prod()[k], f->w->nodes()[k], f->x->nodes()[k]);
+        if (has_grads) m->grad = f->prod_grad()[k];
         if (k + 1 == n && !relu) {
             last = m;
             break;
         }
         sum_data = detail::forward(Op::add, sum_data, f->prod()[k]);
         sum = detail::new_node<T>(Op::add, sum_data, sum, m);
-        sum->grad = f->sum_grad()[k];
+        if (has_grads) sum->grad = f->sum_grad()[k];
     }
     // The new nodes hold references to b, w and x now; the node gives up its own.
     Node<T>* bias = node->a;
     node->op = relu ? Op::relu : Op::add;
+    node->flags &= ~detail::flag_fused_grads;
     node->a = sum;
     node->b = last;
     detail::retain(sum);
     if (last != nullptr) detail::retain(last);
-    --bias->refs;
-    for (std::size_t k = 0; k < n; ++k) --f->w()[k]->refs, --f->x()[k]->refs;
-    Fused<T>::destroy(f);
+    detail::release(bias);
+    detail::release(f->w);
+    detail::release(f->x);
+    detail::free_fused(f);
 }
 
 }  // namespace micrograd

@@ -38,12 +38,15 @@ inline constexpr bool is_fused(Op op) noexcept {
 }
 
 template <class T>
+struct Row;
+template <class T>
 struct Fused;
 
 namespace detail {
 // Node::flags bits.
 inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
 inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants to see it die
+inline constexpr std::uint8_t flag_fused_grads = 4;   // a fused neuron's grad arrays are set
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
@@ -66,32 +69,39 @@ struct Node {
     std::uint8_t flags;
 };
 
-// The inputs and inner values of a fused neuron with n >= 1 inputs: the node itself holds
-// the bias b (its input `a`) and its output, micrograd's last node of
+// A shared array of references to nodes: a neuron's weights (the same at every call) or a
+// layer's inputs (the same for each of its neurons), held by fused neurons. It holds one
+// reference to each of its nodes; `refs` counts the fused neurons and handles holding it.
+// One allocation: this header, then Node<T>* nodes[n].
+template <class T>
+struct Row {
+    std::uint32_t refs;
+    std::uint32_t n;
+    bool interior;  // some node is not a leaf (a node never changes between leaf and not)
+
+    Node<T>** nodes() noexcept { return reinterpret_cast<Node<T>**>(this + 1); }
+    static std::size_t bytes(std::size_t n) noexcept { return sizeof(Row) + n * sizeof(Node<T>*); }
+};
+
+// The rest of a fused neuron with n >= 1 inputs, whose node holds the bias b (its input
+// `a`) and its output, micrograd's last node of
 //     s[-1] = b,  m[k] = w[k] * x[k],  s[k] = s[k-1] + m[k]  (k < n),  out = s[n-1] or relu.
-// What micrograd would keep in the other nodes of that graph is kept here: each m[k]'s
-// value (for expand()), and the grads backward() accumulates into s[k] and m[k], so that
-// calling backward() several times without zeroing accumulates exactly as micrograd does.
-// One allocation: this header, then Node<T>* w[n], x[n]; T prod[n], sum_grad[n], prod_grad[n].
+// What micrograd keeps in the other nodes of that graph is kept here: each m[k]'s value
+// (for expand()), and the grads backward() accumulates into s[k] and m[k], so that calling
+// backward() several times without zeroing accumulates exactly as micrograd does (they
+// hold values once the node's flag_fused_grads is set; until then they are all 0).
+// One allocation: this header, then T prod[n], sum_grad[n], prod_grad[n].
 template <class T>
 struct Fused {
-    std::size_t n;
+    Row<T>* w;
+    Row<T>* x;
     T bias;  // b's value when the node was made: s[-1] for expand()
 
-    Node<T>** w() noexcept { return reinterpret_cast<Node<T>**>(this + 1); }
-    Node<T>** x() noexcept { return w() + n; }
-    T* prod() noexcept { return reinterpret_cast<T*>(x() + n); }  // m[k]'s value
-    T* sum_grad() noexcept { return prod() + n; }                 // s[k]'s grad
-    T* prod_grad() noexcept { return sum_grad() + n; }            // m[k]'s grad
-
-    // Uninitialised arrays, but for the grads (zero).
-    static Fused* create(std::size_t n) {
-        const std::size_t bytes = sizeof(Fused) + n * (2 * sizeof(Node<T>*) + 3 * sizeof(T));
-        auto* f = new (::operator new(bytes)) Fused{n, T(0)};
-        for (std::size_t k = 0; k < n; ++k) f->sum_grad()[k] = f->prod_grad()[k] = T(0);
-        return f;
-    }
-    static void destroy(Fused* f) noexcept { ::operator delete(f); }
+    std::size_t n() const noexcept { return w->n; }
+    T* prod() noexcept { return reinterpret_cast<T*>(this + 1); }  // m[k]'s value
+    T* sum_grad() noexcept { return prod() + n(); }                // s[k]'s grad
+    T* prod_grad() noexcept { return sum_grad() + n(); }           // m[k]'s grad
+    static std::size_t bytes(std::size_t n) noexcept { return sizeof(Fused) + 3 * n * sizeof(T); }
 };
 
 namespace detail {
@@ -103,6 +113,7 @@ namespace detail {
 template <class T>
 struct Context {
     Arena<Node<T>> arena;
+    BlockPool blocks;             // Row and Fused blocks
     std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
     bool in_backward = false;     // backward() is running (its counts are in the nodes)
@@ -151,6 +162,16 @@ void retain(Node<T>* n) noexcept {
     ++n->refs;
 }
 
+template <class T>
+void free_row(Row<T>* r) noexcept {
+    context<T>().blocks.deallocate(r, Row<T>::bytes(r->n));
+}
+
+template <class T>
+void free_fused(Fused<T>* f) noexcept {
+    context<T>().blocks.deallocate(f, Fused<T>::bytes(f->n()));
+}
+
 // Drops one reference; frees the node when it was the last, and with it every input
 // that no one else holds, with a work list instead of recursion: freeing a chain of any
 // length uses constant stack.
@@ -163,6 +184,11 @@ void release(Node<T>* n) noexcept {
     auto drop = [&work](Node<T>* input) {
         if (input != nullptr && --input->refs == 0) work.push_back(input);
     };
+    auto drop_row = [&drop](Row<T>* r) {
+        if (--r->refs != 0) return;
+        for (std::uint32_t k = 0; k < r->n; ++k) drop(r->nodes()[k]);
+        free_row(r);
+    };
     while (!work.empty()) {
         Node<T>* dead = work.back();
         work.pop_back();
@@ -171,11 +197,20 @@ void release(Node<T>* n) noexcept {
         if (is_binary(dead->op)) drop(dead->b);
         if (is_fused(dead->op)) {
             Fused<T>* f = dead->fused;
-            for (std::size_t k = 0; k < f->n; ++k) drop(f->w()[k]), drop(f->x()[k]);
-            Fused<T>::destroy(f);
+            drop_row(f->w);
+            drop_row(f->x);
+            free_fused(f);
         }
         ctx.arena.deallocate(dead);
     }
+}
+
+// Drops one reference to a row; frees it when it was the last, releasing its nodes.
+template <class T>
+void release(Row<T>* r) noexcept {
+    if (--r->refs != 0) return;
+    for (std::uint32_t k = 0; k < r->n; ++k) release(r->nodes()[k]);
+    free_row(r);
 }
 
 }  // namespace detail
