@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 
+#include <cstring>
 #include <micrograd.hpp>
 #include <optional>
 #include <string>
@@ -176,6 +177,19 @@ inline PyObject* list_item(PyObject* list, Py_ssize_t i) {
     return PyList_GetItem(list, i);
 #else
     return PyList_GET_ITEM(list, i);
+#endif
+}
+
+// Whether `list` holds exactly `items`, in order (the same objects).
+inline bool list_holds(PyObject* list, const std::vector<PyObject*>& items) {
+    if (list_size(list) != static_cast<Py_ssize_t>(items.size())) return false;
+#ifdef Py_LIMITED_API
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (PyList_GetItem(list, static_cast<Py_ssize_t>(i)) != items[i]) return false;
+    return true;
+#else
+    return items.empty() || std::memcmp(PySequence_Fast_ITEMS(list), items.data(),
+                                        items.size() * sizeof(PyObject*)) == 0;
 #endif
 }
 

@@ -100,13 +100,63 @@ V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weig
                              attrs.relu);
 }
 
+// nn.Neuron and nn.Layer, and their own __call__, registered by micrograd_cpp.nn when it
+// loads (register_nn; held for good, as the module is). Layers call their neurons, and
+// MLPs their layers, as micrograd's do: through Python when the class has another
+// __call__ (a subclass overriding it), else in C++.
+struct NnClasses {
+    PyObject* neuron = nullptr;
+    PyObject* neuron_call = nullptr;
+    PyObject* layer = nullptr;
+    PyObject* layer_call = nullptr;
+};
+
+NnClasses& nn_classes() {
+    static auto* classes = new NnClasses();
+    return *classes;
+}
+
+// cls.__call__: what Python's obj(...) runs for an object of class cls.
+nb::object call_of(nb::handle cls) {
+    static PyObject* name = PyUnicode_InternFromString("__call__");
+    return get(cls, name);
+}
+
+// Whether obj(...) runs `call`.
+bool calls(nb::handle obj, PyObject* call) {
+    return call != nullptr && call_of(obj.type()).ptr() == call;
+}
+
+// The list a Python __call__ gets for these operands: the values, and the numbers.
+nb::list python_inputs(const Operands& x) {
+    nb::list out;
+    for (const auto& xi : x) out.append(xi.value ? wrap<double>(*xi.value) : nb::float_(xi.number));
+    return out;
+}
+
+// Neuron.__call__ for a neuron of a layer.
+V call_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
+    if (calls(neuron, nn_classes().neuron_call)) return apply_neuron(neuron, x, weights);
+    nb::object out = neuron(python_inputs(x));
+    return borrow(out, "a Neuron's __call__ result");
+}
+
 // Layer.__call__ for a list of Python Neurons, as C++ values.
 std::vector<V> apply_layer(nb::handle neurons, const Operands& x) {
     std::vector<const V*> weights;
     std::vector<V> out;
     for (nb::handle n : as_list(neurons, "Layer.neurons"))
-        out.push_back(apply_neuron(n, x, weights));
+        out.push_back(call_neuron(n, x, weights));
     return out;
+}
+
+// Layer.__call__ for a layer of an MLP (a bare Value or a list of them).
+std::vector<V> call_layer(nb::handle layer, const Operands& x) {
+    if (calls(layer, nn_classes().layer_call))
+        return apply_layer(get(layer, attr_names().neurons), x);
+    nb::object out = layer(python_inputs(x));
+    if (Py_TYPE(out.ptr()) == py_type<double>) return {borrow(out, "")};
+    return values<double>(out, "a Layer's __call__ result");
 }
 
 Operands operands_of(const std::vector<V>& vs) {
@@ -132,7 +182,7 @@ nb::object mlp_result(std::vector<V> out) {
 nb::object mlp_forward(nb::handle layers, Operands in) {
     std::vector<V> out;
     for (nb::handle layer : as_list(layers, "MLP.layers")) {
-        out = apply_layer(get(layer, attr_names().neurons), in);
+        out = call_layer(layer, in);
         in = operands_of(out);
     }
     return mlp_result(std::move(out));
@@ -148,32 +198,30 @@ std::uint64_t model_version = 1;
 // it read (MLP.layers, each Layer.neurons, each Neuron.w) holds the same objects as then.
 // It keeps references to all of them, so "the same object" cannot be a new object at a
 // freed address. Only for models made of nn.Layer and nn.Neuron exactly (a subclass may
-// compute its attributes), with Value weights and a bool nonlin: any other model takes
-// mlp_forward's path, which reads every attribute at every call.
+// compute its attributes or have its own __call__) whose classes still have their own
+// __call__, with Value weights and a bool nonlin: any other model takes mlp_forward's
+// path, which reads every attribute at every call.
 class ForwardPlan {
 public:
-    ForwardPlan(nb::handle neuron_type, nb::handle layer_type)
-        : neuron_type_(nb::borrow(neuron_type)), layer_type_(nb::borrow(layer_type)) {}
-
     nb::object operator()(nb::handle layers, nb::handle x) {
         nb::list xs = as_list(x, "MLP input");  // may run Python code: before the check
         Operands in = operands<double>(xs, "MLP input");
         if (!valid(layers) && !build(layers)) return mlp_forward(layers, std::move(in));
         std::vector<V> out;
         for (const std::vector<Planned>& layer : layers_) {
-            // One row of inputs for the whole layer, unless numbers must become new leaves
-            // for each neuron (micrograd's Value(xi)).
-            const bool numbers =
-                std::any_of(in.begin(), in.end(), [](const auto& x) { return x.value == nullptr; });
-            std::optional<micrograd::NodeRow<double>> shared;
-            if (!numbers) shared.emplace(in.data(), in.size());
+            for (const Planned& n : layer) check_inputs(n.w.size(), in.size());
             std::vector<V> next;
             next.reserve(layer.size());
-            for (const Planned& n : layer) {
-                check_inputs(n.w.size(), in.size());
-                next.push_back(micrograd::neuron(
-                    n.w, *n.b, shared ? *shared : micrograd::NodeRow<double>(in.data(), in.size()),
-                    n.relu));
+            // One row of inputs for the whole layer, unless numbers must become new leaves
+            // for each neuron (micrograd's Value(xi)).
+            if (std::all_of(in.begin(), in.end(), [](const auto& x) { return x.value; })) {
+                const micrograd::NodeRow<double> shared(in.data(), in.size());
+                for (const Planned& n : layer)
+                    next.push_back(micrograd::neuron(n.w, *n.b, shared, n.relu));
+            } else {
+                for (const Planned& n : layer)
+                    next.push_back(micrograd::neuron(
+                        n.w, *n.b, micrograd::NodeRow<double>(in.data(), in.size()), n.relu));
             }
             out = std::move(next);
             in = operands_of(out);
@@ -187,74 +235,77 @@ private:
         const V* b;  // in `biases_`
         bool relu;
     };
-    struct Seen {  // a list that was read, and its items then
+    struct Seen {  // a list that was read, and its items then (`keep_` holds them)
         nb::object list;
-        std::vector<nb::object> items;
+        std::vector<PyObject*> items;
     };
 
-    static Seen snapshot(nb::handle list) {
-        Seen seen{nb::borrow(list), {}};
+    Seen& snapshot(nb::handle list) {
+        Seen& seen = seen_.emplace_back(Seen{nb::borrow(list), {}});
         const Py_ssize_t n = list_size(list.ptr());
         seen.items.reserve(static_cast<std::size_t>(n));
-        for (Py_ssize_t i = 0; i < n; ++i)
-            seen.items.push_back(nb::borrow(list_item(list.ptr(), i)));
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            keep_.push_back(nb::borrow(list_item(list.ptr(), i)));
+            seen.items.push_back(keep_.back().ptr());
+        }
         return seen;
     }
 
     bool valid(nb::handle layers) const {
-        if (version_ != model_version || seen_.empty() || seen_[0].list.ptr() != layers.ptr())
+        if (version_ != model_version || seen_.empty() || seen_[0].list.ptr() != layers.ptr() ||
+            !own_calls())
             return false;
-        for (const Seen& s : seen_) {
-            PyObject* list = s.list.ptr();
-            if (list_size(list) != static_cast<Py_ssize_t>(s.items.size())) return false;
-            for (std::size_t i = 0; i < s.items.size(); ++i)
-                if (list_item(list, static_cast<Py_ssize_t>(i)) != s.items[i].ptr()) return false;
-        }
+        for (const Seen& s : seen_)
+            if (!list_holds(s.list.ptr(), s.items)) return false;
         return true;
+    }
+
+    // nn.Neuron and nn.Layer have their own __call__ (not one assigned to the class since).
+    static bool own_calls() {
+        const NnClasses& classes = nn_classes();
+        return classes.neuron != nullptr && call_of(classes.neuron).ptr() == classes.neuron_call &&
+               call_of(classes.layer).ptr() == classes.layer_call;
     }
 
     // Reads the model; false when it is not one this plan can stand for.
     bool build(nb::handle layers) {
         version_ = 0;
         seen_.clear();
-        biases_.clear();
+        keep_.clear();
         layers_.clear();
         const std::uint64_t version = model_version;
-        if (!PyList_CheckExact(layers.ptr())) return false;
-        seen_.push_back(snapshot(layers));
-        const std::vector<nb::object> layer_objects = seen_[0].items;
-        for (const nb::object& layer : layer_objects) {
-            if (!layer_type_.is(layer.type())) return false;
+        const NnClasses& classes = nn_classes();
+        if (!PyList_CheckExact(layers.ptr()) || !own_calls()) return false;
+        const std::vector<PyObject*> layer_objects = snapshot(layers).items;
+        for (PyObject* layer : layer_objects) {
+            if (reinterpret_cast<PyObject*>(Py_TYPE(layer)) != classes.layer) return false;
             nb::object neurons = get(layer, attr_names().neurons);
             if (!PyList_CheckExact(neurons.ptr())) return false;
-            seen_.push_back(snapshot(neurons));
-            const std::vector<nb::object> neuron_objects = seen_.back().items;
+            const std::vector<PyObject*> neuron_objects = snapshot(neurons).items;
             std::vector<Planned>& planned = layers_.emplace_back();
-            for (const nb::object& neuron : neuron_objects) {
-                if (!neuron_type_.is(neuron.type())) return false;
+            for (PyObject* neuron : neuron_objects) {
+                if (reinterpret_cast<PyObject*>(Py_TYPE(neuron)) != classes.neuron) return false;
                 const NeuronAttrs attrs = read_neuron(neuron);
                 if (!PyList_CheckExact(attrs.w.ptr()) || !PyBool_Check(attrs.nonlin.ptr()) ||
                     Py_TYPE(attrs.b.ptr()) != py_type<double>)
                     return false;
-                seen_.push_back(snapshot(attrs.w));
                 std::vector<const V*> weights;
-                for (const nb::object& w : seen_.back().items) {
-                    if (Py_TYPE(w.ptr()) != py_type<double>) return false;
+                for (PyObject* w : snapshot(attrs.w).items) {
+                    if (Py_TYPE(w) != py_type<double>) return false;
                     weights.push_back(&nb::inst_ptr<PyValue<double>>(w)->v);
                 }
                 planned.push_back({micrograd::NodeRow<double>(weights.data(), weights.size()),
                                    &nb::inst_ptr<PyValue<double>>(attrs.b)->v, attrs.relu});
-                biases_.push_back(attrs.b);
+                keep_.push_back(attrs.b);
             }
         }
         version_ = version;
         return true;
     }
 
-    nb::object neuron_type_, layer_type_;
-    std::uint64_t version_ = 0;  // model_version when built; 0: nothing built
-    std::vector<Seen> seen_;     // MLP.layers first
-    std::vector<nb::object> biases_;
+    std::uint64_t version_ = 0;     // model_version when built; 0: nothing built
+    std::vector<Seen> seen_;        // MLP.layers first
+    std::vector<nb::object> keep_;  // every object read
     std::vector<std::vector<Planned>> layers_;
 };
 
@@ -287,13 +338,22 @@ void bind_nn(nb::module_& m) {
     nb::class_<ForwardPlan>(m, "ForwardPlan",
                             "MLP.__call__ for one MLP: what it reads from the model, kept\n"
                             "between calls while the model's structure stays the same.")
-        .def(nb::init<nb::handle, nb::handle>(), "neuron_type"_a, "layer_type"_a,
-             nb::sig("def __init__(self, neuron_type: type, layer_type: type) -> None"))
+        .def(nb::init<>())
         .def("__call__", &ForwardPlan::operator(), "layers"_a, "x"_a,
              nb::sig("def __call__(self, layers: collections.abc.Iterable[object], "
                      "x: collections.abc.Iterable[Value | typing.SupportsFloat]) "
                      "-> Value | list[Value]"),
              "The MLP's layers in turn on x: one Value, or a list for several outputs.");
+    m.def(
+        "register_nn",
+        [](nb::type_object neuron, nb::type_object layer) {
+            nn_classes() = {neuron.ptr(), call_of(neuron).release().ptr(), layer.ptr(),
+                            call_of(layer).release().ptr()};
+            neuron.release(), layer.release();
+            ++model_version;
+        },
+        "neuron"_a, "layer"_a,
+        "Called by micrograd_cpp.nn when it loads: its Neuron and Layer classes.");
     m.def(
         "model_changed", [] { ++model_version; },
         "Called when a module's attribute changes: every ForwardPlan reads the model again.");

@@ -184,7 +184,7 @@ class MLP(Module):
         # One C++ call for all layers, through a plan of this model kept between calls.
         plan = _plans.get(self)
         if plan is None:
-            plan = _plans[self] = _core.ForwardPlan(Neuron, Layer)
+            plan = _plans[self] = _core.ForwardPlan()
         return plan(self.layers, x)
 
     def parameters(self) -> list[Value]:
@@ -199,6 +199,9 @@ class MLP(Module):
 
 # Each MLP's forward plan, dropped with the MLP (invisible to vars(), copy and pickle).
 _plans: weakref.WeakKeyDictionary[MLP, _core.ForwardPlan] = weakref.WeakKeyDictionary()
+# Layers call their neurons, and MLPs their layers, in C++ where these classes' own
+# __call__ would run, and through Python for a subclass that overrides it.
+_core.register_nn(Neuron, Layer)
 
 
 def hinge_loss(scores: Iterable[Value], labels: Iterable[Number]) -> Value:

@@ -253,9 +253,27 @@ def neuron_forward(neuron: object, x: Iterable[Value | SupportsFloat]) -> Value:
 def layer_forward(neurons: Iterable[object], x: Iterable[Value | SupportsFloat]) -> list[Value]:
     """Layer.__call__ in one call: every neuron on the same inputs."""
 
-def mlp_forward(layers: Iterable[object], x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
+class ForwardPlan:
     """
-    MLP.__call__ in one call: the layers in turn, with no Python objects in between.
+    MLP.__call__ for one MLP: what it reads from the model, kept
+    between calls while the model's structure stays the same.
+    """
+
+    def __init__(self) -> None: ...
+
+    def __call__(self, layers: Iterable[object], x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
+        """
+        The MLP's layers in turn on x: one Value, or a list for several outputs.
+        """
+
+def register_nn(neuron: type, layer: type) -> None:
+    """
+    Called by micrograd_cpp.nn when it loads: its Neuron and Layer classes.
+    """
+
+def model_changed() -> None:
+    """
+    Called when a module's attribute changes: every ForwardPlan reads the model again.
     """
 
 def zero_grad(params: Iterable[Value]) -> None:

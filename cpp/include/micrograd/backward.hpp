@@ -1,6 +1,7 @@
 // micrograd/backward.hpp: reverse-mode sweep from a root, with no recursion.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <vector>
@@ -10,76 +11,83 @@
 namespace micrograd {
 namespace detail {
 
-// Calls f(input) for each input of n that has a backward step of its own (not a leaf).
-// A fused neuron's inputs come in the order b, w[0], x[0], w[1], x[1], ...: backward()
-// pushes the ready ones on its stack in this order, so it pops them in the order in which
-// it would reach them in the unfused graph (x[n-1], w[n-1], ..., b), and every node gets
-// its contributions in the same order, hence the same rounding, fused or not.
-template <class T, class F>
-void for_each_interior_input(Node<T>& n, F f) {
-    if (n.a->op != Op::leaf) f(n.a);
-    if (is_binary(n.op) && n.b->op != Op::leaf) f(n.b);
+// Calls visit(input) for each input of n that has a backward step of its own (not a
+// leaf). A fused neuron reaches its weights and inputs through rows, which the walks of
+// backward() treat as vertices of the graph too: n calls enter(row) for each of its rows
+// with a node that is not a leaf, and visits the row's nodes only when that returns true.
+// So a row shared by the m neurons of a layer costs the walks m row visits plus one visit
+// of each of its nodes, instead of m visits of each. Each node of a row is used by every
+// neuron holding the row, so it is ready exactly when the row is, as in the unfused graph;
+// its nodes are visited in order, so backward() pops them in the order in which it would
+// reach them in the unfused graph, and every node gets its contributions in the same
+// order, hence the same rounding, fused or not (where a neuron's weights are leaves, as
+// in nn; with both rows holding interior nodes the order may differ, still topological).
+template <class T, class Visit, class Enter>
+void for_each_interior_input(Node<T>& n, Visit visit, Enter enter) {
+    if (n.a->op != Op::leaf) visit(n.a);
+    if (is_binary(n.op) && n.b->op != Op::leaf) visit(n.b);
     if (is_fused(n.op)) {
-        const Fused<T>& fused = *n.fused;
-        const bool w_interior = fused.w->interior, x_interior = fused.x->interior;
-        if (!w_interior && !x_interior) return;  // the common case: weights and inputs leaves
-        Node<T>** w = fused.w->nodes();
-        Node<T>** x = fused.x->nodes();
-        for (std::size_t k = 0; k < fused.n(); ++k) {
-            if (w_interior && w[k]->op != Op::leaf) f(w[k]);
-            if (x_interior && x[k]->op != Op::leaf) f(x[k]);
+        for (Row<T>* row : {n.fused->w, n.fused->x}) {
+            if (!row->interior || !enter(row)) continue;
+            Node<T>** nodes = row->nodes();
+            for (std::uint32_t k = 0; k < row->n; ++k)
+                if (nodes[k]->op != Op::leaf) visit(nodes[k]);
         }
     }
 }
 
 // propagate() for a fused neuron: micrograd's steps for its inner nodes, in the order of
 // the unfused graph (the relu, then s[n-1], m[n-1], s[n-2], ...), with their grads
-// accumulated in the Fused arrays as micrograd accumulates them in its nodes. The first
-// time, the arrays hold nothing yet: First writes 0 + g where later passes add g.
-template <bool First, class T>
+// accumulated as micrograd accumulates them in its nodes.
+template <class T>
 void propagate_fused(Node<T>& n) noexcept {
     Fused<T>& f = *n.fused;
     const std::size_t len = f.n();
     Node<T>** w = f.w->nodes();
     Node<T>** x = f.x->nodes();
+    const bool relu = n.op == Op::neuron_relu;
+    const T from_relu = relu ? partials(Op::relu, T(0), T(0), n.data).dx * n.grad : T(0);
+    if (!(n.flags & (flag_fused_uniform | flag_fused_arrays))) {
+        // The first time every inner grad goes from 0 to the same g (0 + g: -0.0 becomes
+        // 0.0, as micrograd's `grad += g` from 0). Only b gets s[0]'s own grad: n.grad
+        // when s[0] is the node itself.
+        const T g = T(0) + (relu ? from_relu : n.grad);
+        f.grad = g;
+        n.flags |= flag_fused_uniform;
+        for (std::size_t k = len; k-- > 0;) {
+            if (k == 0) n.a->grad += (len == 1 && !relu) ? n.grad : g;
+            w[k]->grad += x[k]->data * g;
+            x[k]->grad += w[k]->data * g;
+        }
+        return;
+    }
     T* sum_grad = f.sum_grad();
     T* prod_grad = f.prod_grad();
-    auto add = [](T& grad, T g) {
-        if constexpr (First) {
-            grad = T(0) + g;  // as `grad += g` from 0: -0.0 becomes 0.0
-        } else {
-            grad += g;
-        }
-    };
+    if (n.flags & flag_fused_uniform) {  // the second time: the arrays start from f.grad
+        for (std::size_t k = 0; k < len; ++k) sum_grad[k] = prod_grad[k] = f.grad;
+        n.flags = (n.flags & ~flag_fused_uniform) | flag_fused_arrays;
+    }
     T g = n.grad;  // s[n-1]'s grad: the node's own, or what its relu gave it
-    if (n.op == Op::neuron_relu) {
-        add(sum_grad[len - 1], partials(Op::relu, T(0), T(0), n.data).dx * n.grad);
+    if (relu) {
+        sum_grad[len - 1] += from_relu;
         g = sum_grad[len - 1];
     }
     for (std::size_t k = len; k-- > 0;) {
         // s[k] = s[k-1] + m[k]: both inputs get s[k]'s grad (s[-1] is the bias node)
-        if (k > 0) {
-            add(sum_grad[k - 1], g);
-        } else {
-            n.a->grad += g;
-        }
-        add(prod_grad[k], g);
+        T& before = k > 0 ? sum_grad[k - 1] : n.a->grad;
+        before += g;
+        prod_grad[k] += g;
         // m[k] = w[k] * x[k]
         w[k]->grad += x[k]->data * prod_grad[k];
         x[k]->grad += w[k]->data * prod_grad[k];
-        if (k > 0) g = sum_grad[k - 1];
+        g = before;
     }
 }
 
 // Adds n's gradient, times its local derivatives, into its inputs.
 template <class T>
 void propagate(Node<T>& n) noexcept {
-    if (is_fused(n.op)) {
-        if (n.flags & flag_fused_grads) return propagate_fused<false>(n);
-        propagate_fused<true>(n);
-        n.flags |= flag_fused_grads;
-        return;
-    }
+    if (is_fused(n.op)) return propagate_fused(n);
     Node<T>& x = *n.a;
     if (is_binary(n.op)) {
         Node<T>& y = *n.b;
@@ -102,9 +110,15 @@ void reset_counts(Node<T>* root, std::vector<Node<T>*>& stack) noexcept {
         Node<T>* n = stack.back();
         stack.pop_back();
         n->pending = 0;
-        for_each_interior_input(*n, [&stack](Node<T>* in) {
-            if (in->pending != 0) stack.push_back(in);
-        });
+        for_each_interior_input(
+            *n,
+            [&stack](Node<T>* in) {
+                if (in->pending != 0) stack.push_back(in);
+            },
+            [](Row<T>* row) {
+                row->pending = 0;
+                return true;
+            });
     }
 }
 
@@ -158,9 +172,12 @@ void backward(Node<T>* root) {
         while (!stack.empty()) {
             Node<T>* n = stack.back();
             stack.pop_back();
-            detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
-                if (in->pending++ == 0) stack.push_back(in);  // first sight: count its inputs
-            });
+            detail::for_each_interior_input(
+                *n,
+                [&stack](Node<T>* in) {
+                    if (in->pending++ == 0) stack.push_back(in);  // first sight: count its inputs
+                },
+                [](Row<T>* row) { return row->pending++ == 0; });
             poll();
         }
         stack.push_back(root);
@@ -168,9 +185,12 @@ void backward(Node<T>* root) {
             Node<T>* n = stack.back();
             stack.pop_back();
             detail::propagate(*n);
-            detail::for_each_interior_input(*n, [&stack](Node<T>* in) {
-                if (--in->pending == 0) stack.push_back(in);
-            });
+            detail::for_each_interior_input(
+                *n,
+                [&stack](Node<T>* in) {
+                    if (--in->pending == 0) stack.push_back(in);
+                },
+                [](Row<T>* row) { return --row->pending == 0; });
             poll();
         }
     } catch (...) {

@@ -71,7 +71,7 @@ private:
     static Row<T>* make(std::size_t n) {
         if (n > UINT32_MAX) throw std::length_error("a neuron can have at most 2**32 - 1 inputs");
         auto* r = static_cast<Row<T>*>(detail::context<T>().blocks.allocate(Row<T>::bytes(n)));
-        return new (r) Row<T>{1, static_cast<std::uint32_t>(n), false};
+        return new (r) Row<T>{1, static_cast<std::uint32_t>(n), 0, false};
     }
     void set(std::size_t k, Node<T>* node) noexcept {
         detail::retain(node);
@@ -101,7 +101,7 @@ Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, boo
     auto& ctx = detail::context<T>();
     ctx.arena.reserve(1);
     auto* f = static_cast<Fused<T>*>(ctx.blocks.allocate(Fused<T>::bytes(n)));
-    new (f) Fused<T>{w.get(), x.get(), b.data()};  // cannot fail from here on
+    new (f) Fused<T>{w.get(), x.get(), b.data(), T(0)};  // cannot fail from here on
     ++f->w->refs;
     ++f->x->refs;
     Node<T>** wn = f->w->nodes();
@@ -141,25 +141,29 @@ void expand(Node<T>* node) {
     const std::size_t n = f->n();
     ctx.arena.reserve(2 * n);  // n products, at most n sums: cannot fail below
     const bool relu = node->op == Op::neuron_relu;
-    const bool has_grads = node->flags & detail::flag_fused_grads;
+    const bool uniform = node->flags & detail::flag_fused_uniform;
+    const bool arrays = node->flags & detail::flag_fused_arrays;
+    auto inner_grad = [&](const T* array, std::size_t k) {
+        return arrays ? array[k] : uniform ? f->grad : T(0);
+    };
     Node<T>* sum = node->a;  // s[-1] = b
     T sum_data = f->bias;
     Node<T>* last = nullptr;  // without relu: m[n-1], the node's second input
     for (std::size_t k = 0; k < n; ++k) {
         Node<T>* m = detail::new_node<T>(Op::mul, f->prod()[k], f->w->nodes()[k], f->x->nodes()[k]);
-        if (has_grads) m->grad = f->prod_grad()[k];
+        m->grad = inner_grad(f->prod_grad(), k);
         if (k + 1 == n && !relu) {
             last = m;
             break;
         }
         sum_data = detail::forward(Op::add, sum_data, f->prod()[k]);
         sum = detail::new_node<T>(Op::add, sum_data, sum, m);
-        if (has_grads) sum->grad = f->sum_grad()[k];
+        sum->grad = inner_grad(f->sum_grad(), k);
     }
     // The new nodes hold references to b, w and x now; the node gives up its own.
     Node<T>* bias = node->a;
     node->op = relu ? Op::relu : Op::add;
-    node->flags &= ~detail::flag_fused_grads;
+    node->flags &= ~(detail::flag_fused_uniform | detail::flag_fused_arrays);
     node->a = sum;
     node->b = last;
     detail::retain(sum);

@@ -46,7 +46,10 @@ namespace detail {
 // Node::flags bits.
 inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
 inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants to see it die
-inline constexpr std::uint8_t flag_fused_grads = 4;   // a fused neuron's grad arrays are set
+// A fused neuron's inner grads (Fused): all 0 while neither flag is set; all equal to
+// Fused::grad after its first backward (flag_fused_uniform); in the arrays after more.
+inline constexpr std::uint8_t flag_fused_uniform = 4;
+inline constexpr std::uint8_t flag_fused_arrays = 8;
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
@@ -77,7 +80,8 @@ template <class T>
 struct Row {
     std::uint32_t refs;
     std::uint32_t n;
-    bool interior;  // some node is not a leaf (a node never changes between leaf and not)
+    std::uint32_t pending;  // inside backward(): as Node::pending, for the row as a vertex
+    bool interior;          // some node is not a leaf (a node never changes between leaf and not)
 
     Node<T>** nodes() noexcept { return reinterpret_cast<Node<T>**>(this + 1); }
     static std::size_t bytes(std::size_t n) noexcept { return sizeof(Row) + n * sizeof(Node<T>*); }
@@ -88,14 +92,16 @@ struct Row {
 //     s[-1] = b,  m[k] = w[k] * x[k],  s[k] = s[k-1] + m[k]  (k < n),  out = s[n-1] or relu.
 // What micrograd keeps in the other nodes of that graph is kept here: each m[k]'s value
 // (for expand()), and the grads backward() accumulates into s[k] and m[k], so that calling
-// backward() several times without zeroing accumulates exactly as micrograd does (they
-// hold values once the node's flag_fused_grads is set; until then they are all 0).
+// backward() several times without zeroing accumulates exactly as micrograd does. After
+// one backward they are all the same (`grad`); only a second one needs the arrays (the
+// node's flags say which: flag_fused_uniform, flag_fused_arrays).
 // One allocation: this header, then T prod[n], sum_grad[n], prod_grad[n].
 template <class T>
 struct Fused {
     Row<T>* w;
     Row<T>* x;
     T bias;  // b's value when the node was made: s[-1] for expand()
+    T grad;  // every inner grad, while flag_fused_uniform is set
 
     std::size_t n() const noexcept { return w->n; }
     T* prod() noexcept { return reinterpret_cast<T*>(this + 1); }  // m[k]'s value
