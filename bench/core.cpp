@@ -139,25 +139,27 @@ struct MoonsRun {
 };
 
 // The demo step with micrograd-cpp's own builders (micrograd::neuron for every neuron of
-// every layer, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
+// every layer, each layer's neurons sharing one row of inputs and each neuron its row of
+// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
 MoonsRun moons_micrograd(const Moons& m, int steps) {
     using V = micrograd::Value<double>;
+    using Row = micrograd::NodeRow<double>;
     const std::vector<V> params(m.params.begin(), m.params.end());
     struct Neuron {
-        std::vector<const V*> w;
+        Row w;
         const V* b;
     };
     std::vector<std::vector<Neuron>> layers(kLayers);
     for (std::size_t l = 0, at = 0; l < kLayers; ++l) {
-        for (std::size_t j = 0; j < kSizes[l + 1]; ++j, ++at) {
-            Neuron& n = layers[l].emplace_back();
-            for (std::size_t i = 0; i < kSizes[l]; ++i) n.w.push_back(&params[at++]);
-            n.b = &params[at];
+        for (std::size_t j = 0; j < kSizes[l + 1]; ++j, at += kSizes[l] + 1) {
+            std::vector<const V*> w;
+            for (std::size_t i = 0; i < kSizes[l]; ++i) w.push_back(&params[at + i]);
+            layers[l].push_back({Row(w.data(), w.size()), &params[at + kSizes[l]]});
         }
     }
     micrograd::SGD<double> opt(params, 1.0);
     MoonsRun run;
-    std::vector<micrograd::Operand<double>> x;
+    std::vector<const V*> x;
     for (int k = 0; k < steps; ++k) {
         const std::size_t live_before = micrograd::arena_stats<double>().live;
         std::vector<V> scores;
@@ -165,10 +167,11 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
             std::vector<V> h{V(m.x0[s]), V(m.x1[s])}, next;
             for (std::size_t l = 0; l < kLayers; ++l) {
                 x.clear();
-                for (const V& v : h) x.push_back({&v, 0.0});
+                for (const V& v : h) x.push_back(&v);
+                const Row inputs(x.data(), x.size());
                 next.clear();
                 for (const Neuron& n : layers[l])
-                    next.push_back(micrograd::neuron(n.w.data(), *n.b, x.data(), x.size(), l + 1 < kLayers));
+                    next.push_back(micrograd::neuron(n.w, *n.b, inputs, l + 1 < kLayers));
                 h.swap(next);
             }
             scores.push_back(h[0]);

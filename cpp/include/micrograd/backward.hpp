@@ -89,6 +89,23 @@ template <class T>
 void propagate(Node<T>& n) noexcept {
     if (is_fused(n.op)) return propagate_fused(n);
     Node<T>& x = *n.a;
+    // The commonest ops in line (the partials 1, -1, y and x, multiplied out exactly: 1 * g
+    // is g, -1 * g is -g); the rest through the op table.
+    switch (n.op) {
+        case Op::add:
+            x.grad += n.grad;
+            n.b->grad += n.grad;
+            return;
+        case Op::sub:
+            x.grad += n.grad;
+            n.b->grad += -n.grad;
+            return;
+        case Op::mul:
+            x.grad += n.b->data * n.grad;
+            n.b->grad += x.data * n.grad;
+            return;
+        default: break;
+    }
     if (is_binary(n.op)) {
         Node<T>& y = *n.b;
         const Partials<T> p = partials(n.op, x.data, y.data, n.data);

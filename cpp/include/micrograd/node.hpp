@@ -186,19 +186,37 @@ void release(Node<T>* n) noexcept {
     if (--n->refs != 0) return;
     Context<T>& ctx = context<T>();
     auto& work = ctx.work;
-    work.push_back(n);  // may only throw when out of memory: terminates, as noexcept says
-    auto drop = [&work](Node<T>* input) {
-        if (input != nullptr && --input->refs == 0) work.push_back(input);
+    auto free_node = [&ctx](Node<T>* dead) {
+        if (dead->flags & flag_has_extra) ctx.on_free(dead);
+        ctx.arena.deallocate(dead);
+    };
+    // A leaf that dies is freed at once; the next node to free is the first other input
+    // that died with `dead`, and the rest wait on `work`. So a chain is freed in order,
+    // from its end, without touching `work`, and the free list hands the slots out again
+    // in the order they were first used.
+    Node<T>* next = n;
+    auto drop = [&work, &next, &free_node](Node<T>* input) {
+        if (input == nullptr || --input->refs != 0) return;
+        if (input->op == Op::leaf) {
+            free_node(input);
+        } else if (next == nullptr) {
+            next = input;
+        } else {
+            work.push_back(input);  // may only throw when out of memory: terminates,
+        }                           // as noexcept says
     };
     auto drop_row = [&drop](Row<T>* r) {
         if (--r->refs != 0) return;
         for (std::uint32_t k = 0; k < r->n; ++k) drop(r->nodes()[k]);
         free_row(r);
     };
-    while (!work.empty()) {
-        Node<T>* dead = work.back();
-        work.pop_back();
-        if (dead->flags & flag_has_extra) ctx.on_free(dead);
+    while (next != nullptr || !work.empty()) {
+        Node<T>* dead = next;
+        if (dead == nullptr) {
+            dead = work.back();
+            work.pop_back();
+        }
+        next = nullptr;
         drop(dead->a);
         if (is_binary(dead->op)) drop(dead->b);
         if (is_fused(dead->op)) {
@@ -207,7 +225,7 @@ void release(Node<T>* n) noexcept {
             drop_row(f->x);
             free_fused(f);
         }
-        ctx.arena.deallocate(dead);
+        free_node(dead);
     }
 }
 
