@@ -1,5 +1,7 @@
 // bindings/nn.cpp: the bulk builders, losses and optimizers behind micrograd_cpp.nn (float64).
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
 
 #include "common.hpp"
 
@@ -309,6 +311,36 @@ private:
     std::vector<std::vector<Planned>> layers_;
 };
 
+// The plan of each live MLP, by object: an MLP's entry goes when it dies (the callback
+// of a weak reference to it, which the entry holds).
+struct PlanEntry {
+    nb::object weakref;
+    ForwardPlan plan;
+};
+
+std::unordered_map<PyObject*, std::unique_ptr<PlanEntry>>& plans() {
+    static auto* table = new std::unordered_map<PyObject*, std::unique_ptr<PlanEntry>>();
+    return *table;  // never destroyed, like the arenas
+}
+
+// MLP.__call__: the layers of `mlp` in turn on x, through its plan.
+nb::object mlp_call(nb::handle mlp, nb::handle x) {
+    static PyObject* layers = PyUnicode_InternFromString("layers");
+    auto& table = plans();
+    auto it = table.find(mlp.ptr());
+    if (it == table.end()) {
+        PyObject* key = mlp.ptr();
+        nb::object forget = nb::cpp_function([key](nb::handle) { plans().erase(key); });
+        PyObject* ref = PyWeakref_NewRef(key, forget.ptr());
+        if (ref == nullptr) {  // not weakly referenceable: no plan kept
+            PyErr_Clear();
+            return ForwardPlan()(get(mlp, layers), x);
+        }
+        it = table.emplace(key, std::make_unique<PlanEntry>(PlanEntry{nb::steal(ref), {}})).first;
+    }
+    return it->second->plan(get(mlp, layers), x);
+}
+
 }  // namespace
 
 void bind_nn(nb::module_& m) {
@@ -335,15 +367,12 @@ void bind_nn(nb::module_& m) {
         nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
                 "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> list[Value]"),
         "Layer.__call__ in one call: every neuron on the same inputs.");
-    nb::class_<ForwardPlan>(m, "ForwardPlan",
-                            "MLP.__call__ for one MLP: what it reads from the model, kept\n"
-                            "between calls while the model's structure stays the same.")
-        .def(nb::init<>())
-        .def("__call__", &ForwardPlan::operator(), "layers"_a, "x"_a,
-             nb::sig("def __call__(self, layers: collections.abc.Iterable[object], "
-                     "x: collections.abc.Iterable[Value | typing.SupportsFloat]) "
-                     "-> Value | list[Value]"),
-             "The MLP's layers in turn on x: one Value, or a list for several outputs.");
+    m.def("mlp_forward", &mlp_call, "mlp"_a, "x"_a,
+          nb::sig("def mlp_forward(mlp: object, x: collections.abc.Iterable[Value | "
+                  "typing.SupportsFloat]) -> Value | list[Value]"),
+          "MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for\n"
+          "several outputs). What it reads from the model is kept for the next call while\n"
+          "the model's structure stays the same.");
     m.def(
         "register_nn",
         [](nb::type_object neuron, nb::type_object layer) {

@@ -116,7 +116,8 @@ void bind_value(nb::module_& m, const char* doc) {
         "__new__",
         [cls](nb::handle, nb::handle data, nb::handle label) {
             V v(real_or_throw<T>(data, cls + "(data): data"));
-            set_label(v, label);
+            if (!PyUnicode_Check(label.ptr()) || PyUnicode_GetLength(label.ptr()) != 0)
+                set_label(v, label);  // a new node has no label: '' needs nothing
             return wrap<T>(std::move(v));
         },
         "cls"_a, "data"_a.none(), nb::kw_only(), "label"_a.none() = "",

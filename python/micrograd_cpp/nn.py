@@ -13,7 +13,6 @@ import json
 import math
 import os
 import random
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, SupportsFloat, SupportsIndex
 
@@ -45,9 +44,10 @@ _FORMAT_VERSION = 1
 class Module:
     """Base class: anything with parameters. Subclasses override ``parameters()``."""
 
-    # MLP.__call__ keeps what it reads from a model between calls (_core.ForwardPlan); it
-    # checks the lists it read (layers, neurons, w) for changes itself, and is told here
-    # when any module's attribute is assigned or deleted.
+    # MLP.__call__ keeps what it reads from a model between calls (a plan, in C++, dropped
+    # with the MLP); it checks the lists it read (layers, neurons, w) for changes itself,
+    # and is told here when any module's attribute is assigned or deleted. (A change made
+    # behind these, e.g. through vars(module), is not seen.)
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
         _core.model_changed()
@@ -182,10 +182,7 @@ class MLP(Module):
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
         # One C++ call for all layers, through a plan of this model kept between calls.
-        plan = _plans.get(self)
-        if plan is None:
-            plan = _plans[self] = _core.ForwardPlan()
-        return plan(self.layers, x)
+        return _core.mlp_forward(self, x)
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
@@ -197,8 +194,6 @@ class MLP(Module):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
 
-# Each MLP's forward plan, dropped with the MLP (invisible to vars(), copy and pickle).
-_plans: weakref.WeakKeyDictionary[MLP, _core.ForwardPlan] = weakref.WeakKeyDictionary()
 # Layers call their neurons, and MLPs their layers, in C++ where these classes' own
 # __call__ would run, and through Python for a subclass that overrides it.
 _core.register_nn(Neuron, Layer)
