@@ -193,19 +193,24 @@ inline bool list_holds(PyObject* list, const std::vector<PyObject*>& items) {
 #endif
 }
 
+// The value inside h, an item of `what`, borrowed: valid while h lives (TypeError when h
+// is not a value of this precision).
+template <class T>
+const micrograd::Value<T>& item_value(nb::handle h, const std::string& what) {
+    if (Py_TYPE(h.ptr()) != py_type<T>)
+        throw nb::type_error(
+            (what + " must hold " + Names<T>::cls + " objects, not '" + py_type_name(h) + "'")
+                .c_str());
+    return nb::inst_ptr<PyValue<T>>(h)->v;
+}
+
 // A list (or iterable) of values of one precision, as handles (TypeError otherwise).
 template <class T>
 std::vector<micrograd::Value<T>> values(nb::handle seq, const std::string& what) {
     nb::list items = borrowed_list(seq, what);  // only type checks below
     std::vector<micrograd::Value<T>> out;
     out.reserve(nb::len(items));
-    for (nb::handle h : items) {
-        if (Py_TYPE(h.ptr()) != py_type<T>)
-            throw nb::type_error(
-                (what + " must hold " + Names<T>::cls + " objects, not '" + py_type_name(h) + "'")
-                    .c_str());
-        out.push_back(nb::inst_ptr<PyValue<T>>(h)->v);
-    }
+    for (nb::handle h : items) out.push_back(item_value<T>(h, what));
     return out;
 }
 

@@ -55,12 +55,11 @@ nb::object get(nb::handle obj, PyObject* name) {
     return nb::steal(r);
 }
 
-// The value inside a Python Value, borrowed: valid while the Python object lives.
-const V& borrow(nb::handle h, const char* what) {
+// The value inside h, borrowed: valid while h lives (TypeError naming `what` otherwise).
+const V& single_value(nb::handle h, const char* what) {
     if (Py_TYPE(h.ptr()) != py_type<double>)
         throw nb::type_error(
-            (std::string(what) + " must hold Value objects, not '" + py_type_name(h) + "'")
-                .c_str());
+            (std::string(what) + " must be a Value, not '" + py_type_name(h) + "'").c_str());
     return nb::inst_ptr<PyValue<double>>(h)->v;
 }
 
@@ -97,8 +96,8 @@ V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weig
     nb::list w = borrowed_list(attrs.w, "Neuron.w");
     check_inputs(nb::len(w), x.size());
     weights.clear();
-    for (nb::handle h : w) weights.push_back(&borrow(h, "Neuron.w"));  // `w` owns them
-    return micrograd::neuron(weights.data(), borrow(attrs.b, "Neuron.b"), x.data(), x.size(),
+    for (nb::handle h : w) weights.push_back(&item_value<double>(h, "Neuron.w"));  // `w` owns them
+    return micrograd::neuron(weights.data(), single_value(attrs.b, "Neuron.b"), x.data(), x.size(),
                              attrs.relu);
 }
 
@@ -140,7 +139,7 @@ nb::list python_inputs(const Operands& x) {
 V call_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
     if (calls(neuron, nn_classes().neuron_call)) return apply_neuron(neuron, x, weights);
     nb::object out = neuron(python_inputs(x));
-    return borrow(out, "a Neuron's __call__ result");
+    return single_value(out, "a Neuron's __call__ result");
 }
 
 // Layer.__call__ for a list of Python Neurons, as C++ values.
@@ -157,7 +156,7 @@ std::vector<V> call_layer(nb::handle layer, const Operands& x) {
     if (calls(layer, nn_classes().layer_call))
         return apply_layer(get(layer, attr_names().neurons), x);
     nb::object out = layer(python_inputs(x));
-    if (Py_TYPE(out.ptr()) == py_type<double>) return {borrow(out, "")};
+    if (Py_TYPE(out.ptr()) == py_type<double>) return {single_value(out, "")};
     return values<double>(out, "a Layer's __call__ result");
 }
 

@@ -210,6 +210,21 @@ def micrograd_hinge(scores: list[Any], labels: list[int]) -> Any:
     return sum(losses) * (1.0 / len(losses))
 
 
+def assert_equals_micrograd(
+    xs: list[float], ours: Callable[[list[Value]], Value], theirs: Callable[[list[Any]], Any]
+) -> None:
+    """ours() on Values of xs and theirs() on micrograd Values of xs: the same loss and the
+    same gradients, bit for bit."""
+    ref_vs = [MGValue(x) for x in xs]
+    ref = theirs(ref_vs)
+    ref.backward()
+    vs = [Value(x) for x in xs]
+    out = ours(vs)
+    out.backward()
+    assert out.data == ref.data
+    assert [v.grad for v in vs] == [r.grad for r in ref_vs]
+
+
 @pytest.mark.parametrize(
     ("scores", "labels"),
     [
@@ -221,16 +236,11 @@ def micrograd_hinge(scores: list[Any], labels: list[int]) -> Any:
     ids=["mixed", "at-the-kink", "37-samples", "one"],
 )
 def test_hinge_equals_micrograd_demo_expression(scores: list[float], labels: list[int]) -> None:
-    ref_vs = [MGValue(s) for s in scores]
-    ref = micrograd_hinge(ref_vs, labels)
-    ref.backward()
-    vs = [Value(s) for s in scores]
-    out = nn.hinge_loss(vs, labels)
-    out.backward()
-    assert out.data == ref.data
-    assert [v.grad for v in vs] == [r.grad for r in ref_vs]
+    assert_equals_micrograd(scores, lambda vs: nn.hinge_loss(vs, labels),
+                            lambda vs: micrograd_hinge(vs, labels))
     # labels as floats give the same graph
-    assert nn.hinge_loss([Value(s) for s in scores], [float(y) for y in labels]).data == ref.data
+    assert (nn.hinge_loss([Value(s) for s in scores], [float(y) for y in labels]).data
+            == nn.hinge_loss([Value(s) for s in scores], labels).data)
 
 
 @pytest.mark.parametrize("alpha", [1e-4, 0.5, 3.0])
@@ -238,14 +248,8 @@ def test_hinge_equals_micrograd_demo_expression(scores: list[float], labels: lis
     "params", [L2_PARAMS, [0.1 * i - 1.3 for i in range(41)], [7.0]], ids=["5", "41", "1"]
 )
 def test_l2_equals_micrograd_demo_expression(params: list[float], alpha: float) -> None:
-    ref_vs = [MGValue(p) for p in params]
-    ref = alpha * sum(p * p for p in ref_vs)
-    ref.backward()
-    vs = [Value(p) for p in params]
-    out = nn.l2_penalty(vs, alpha)
-    out.backward()
-    assert out.data == ref.data
-    assert [v.grad for v in vs] == [r.grad for r in ref_vs]
+    assert_equals_micrograd(params, lambda vs: nn.l2_penalty(vs, alpha),
+                            lambda vs: alpha * sum(p * p for p in vs))
 
 
 def test_l2_of_no_parameters_is_zero() -> None:
@@ -255,14 +259,12 @@ def test_l2_of_no_parameters_is_zero() -> None:
 def test_hinge_plus_l2_equals_micrograd_demo_total_loss() -> None:
     scores, labels = [0.4, -0.2, 1.3, -2.0], [1, 1, -1, -1]
     params = [0.7, -0.1, 0.05]
-    ref_s, ref_p = [MGValue(s) for s in scores], [MGValue(p) for p in params]
-    ref = micrograd_hinge(ref_s, labels) + 1e-4 * sum(p * p for p in ref_p)
-    ref.backward()
-    vs, ps = [Value(s) for s in scores], [Value(p) for p in params]
-    out = nn.hinge_loss(vs, labels) + nn.l2_penalty(ps, 1e-4)
-    out.backward()
-    assert out.data == ref.data
-    assert [v.grad for v in vs + ps] == [r.grad for r in ref_s + ref_p]
+    n = len(scores)
+    assert_equals_micrograd(
+        scores + params,
+        lambda vs: nn.hinge_loss(vs[:n], labels) + nn.l2_penalty(vs[n:], 1e-4),
+        lambda vs: micrograd_hinge(vs[:n], labels) + 1e-4 * sum(p * p for p in vs[n:]),
+    )
 
 
 # ---------------------------------------------------------------------------

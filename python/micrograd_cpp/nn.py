@@ -2,8 +2,9 @@
 
 The classes, constructor arguments, ``__repr__`` strings and random initialisation are
 micrograd's: with the same ``random.seed`` the initial weights are the same. Forward
-passes, losses and optimizer steps are single C++ calls that build the same graph, in
-the same floating-point order, as micrograd's Python code, so the numbers match.
+passes, losses and optimizer steps are single C++ calls that compute in the same
+floating-point order as micrograd's Python code, so the numbers match. A neuron is one
+fused graph node, which turns into micrograd's nodes for it when its ``_prev`` is read.
 All of it works on float64 ``Value``\\ s.
 """
 

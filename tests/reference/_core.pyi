@@ -253,18 +253,12 @@ def neuron_forward(neuron: object, x: Iterable[Value | SupportsFloat]) -> Value:
 def layer_forward(neurons: Iterable[object], x: Iterable[Value | SupportsFloat]) -> list[Value]:
     """Layer.__call__ in one call: every neuron on the same inputs."""
 
-class ForwardPlan:
+def mlp_forward(mlp: object, x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
     """
-    MLP.__call__ for one MLP: what it reads from the model, kept
-    between calls while the model's structure stays the same.
+    MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for
+    several outputs). What it reads from the model is kept for the next call while
+    the model's structure stays the same.
     """
-
-    def __init__(self) -> None: ...
-
-    def __call__(self, layers: Iterable[object], x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
-        """
-        The MLP's layers in turn on x: one Value, or a list for several outputs.
-        """
 
 def register_nn(neuron: type, layer: type) -> None:
     """

@@ -7,7 +7,38 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MICROGRAD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MICROGRAD_ASAN 1
+#endif
+#endif
+#ifdef MICROGRAD_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace micrograd {
+
+namespace detail {
+// Memory kept for reuse (free slots and blocks) is marked unusable under AddressSanitizer,
+// so that a read of a freed node or block is reported as a use after free, as it would be
+// without the free lists. No-ops otherwise.
+inline void poison(void* p, std::size_t bytes) noexcept {
+#ifdef MICROGRAD_ASAN
+    ASAN_POISON_MEMORY_REGION(p, bytes);
+#else
+    static_cast<void>(p), static_cast<void>(bytes);
+#endif
+}
+inline void unpoison(void* p, std::size_t bytes) noexcept {
+#ifdef MICROGRAD_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+#else
+    static_cast<void>(p), static_cast<void>(bytes);
+#endif
+}
+}  // namespace detail
 
 // What an arena holds, for tests and users watching memory.
 struct ArenaStats {
@@ -40,13 +71,17 @@ public:
     Arena(const Arena&) = delete;
     Arena& operator=(const Arena&) = delete;
     ~Arena() {
-        for (Slot* chunk : chunks_) ::operator delete (chunk, std::align_val_t{alignof(Slot)});
+        for (Slot* chunk : chunks_) {
+            detail::unpoison(chunk, chunk_slots * sizeof(Slot));
+            ::operator delete (chunk, std::align_val_t{alignof(Slot)});
+        }
     }
 
     // A slot for one N; construct into it with placement new.
     void* allocate() {
         Slot* slot = free_;
         if (slot != nullptr) {
+            detail::unpoison(slot, sizeof(Slot));
             free_ = slot->next;
         } else {
             if (bump_ == end_) grow();
@@ -86,6 +121,7 @@ private:
     void push_free(Slot* slot) noexcept {
         slot->next = free_;
         free_ = slot;
+        detail::poison(slot, sizeof(Slot));
     }
 
     void grow() {
@@ -118,8 +154,11 @@ public:
     BlockPool(const BlockPool&) = delete;
     BlockPool& operator=(const BlockPool&) = delete;
     ~BlockPool() {
-        for (Block*& head : free_) {
-            while (head != nullptr) ::operator delete(std::exchange(head, head->next));
+        for (std::size_t c = 0; c < classes; ++c) {
+            while (Block* b = free_[c]) {
+                detail::unpoison(b, c * step);
+                ::operator delete(std::exchange(free_[c], b->next));
+            }
         }
     }
 
@@ -127,6 +166,7 @@ public:
         const std::size_t c = size_class(bytes);
         if (c >= classes) return ::operator new(bytes);
         if (Block* b = free_[c]) {
+            detail::unpoison(b, c * step);
             free_[c] = b->next;
             return b;
         }
@@ -138,6 +178,7 @@ public:
         const std::size_t c = size_class(bytes);
         if (c >= classes) return ::operator delete(p);
         free_[c] = new (p) Block{free_[c]};
+        detail::poison(p, c * step);
     }
 
 private:

@@ -171,7 +171,7 @@ void expand(Node<T>* node) {
     detail::release(bias);
     detail::release(f->w);
     detail::release(f->x);
-    detail::free_fused(f);
+    detail::free_fused(f, n);
 }
 
 }  // namespace micrograd

@@ -173,9 +173,10 @@ void free_row(Row<T>* r) noexcept {
     context<T>().blocks.deallocate(r, Row<T>::bytes(r->n));
 }
 
+// Frees a fused neuron's block; its rows (which give n) may be gone already.
 template <class T>
-void free_fused(Fused<T>* f) noexcept {
-    context<T>().blocks.deallocate(f, Fused<T>::bytes(f->n()));
+void free_fused(Fused<T>* f, std::size_t n) noexcept {
+    context<T>().blocks.deallocate(f, Fused<T>::bytes(n));
 }
 
 // Drops one reference; frees the node when it was the last, and with it every input
@@ -221,9 +222,10 @@ void release(Node<T>* n) noexcept {
         if (is_binary(dead->op)) drop(dead->b);
         if (is_fused(dead->op)) {
             Fused<T>* f = dead->fused;
+            const std::size_t n = f->n();
             drop_row(f->w);
             drop_row(f->x);
-            free_fused(f);
+            free_fused(f, n);
         }
         free_node(dead);
     }
