@@ -1,16 +1,18 @@
 // bench/core.cpp: the C++ core alone (no Python), next to a minimal flat-tape baseline.
 //
 //   core ENGINE WORKLOAD SIZE [DATA]
-//     ENGINE    micrograd (the header-only core) | tape (the flat-tape floor below)
+//     ENGINE    micrograd (the header-only core) | tape (the flat-tape floor below) |
+//               tape-fused (the same tape with one entry per neuron; moons only)
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
 // Prints one JSON object: the time per unit in ns, peak resident-memory growth, and checks.
 // Built by run.py: g++ -std=c++17 -O3 -DNDEBUG -ffp-contract=off -I cpp/include bench/core.cpp -o core
 //
-// Both engines build the same graph, node for node: constants become leaves, as micrograd's
-// Value(other) does. micrograd-cpp's time includes allocating its nodes from the arena,
-// freeing them when the graph is dropped and reusing the slots in the next repetition; the
-// tape's includes appending to its vector and truncating it again.
+// micrograd-cpp and tape-fused build the same graph, node for node (a neuron is one node;
+// constants become leaves, as micrograd's Value(other) does); tape builds micrograd's, one
+// node per op. micrograd-cpp's time includes allocating its nodes from the arena, freeing
+// them when the graph is dropped and reusing the slots in the next repetition; a tape's
+// includes appending to its vector and truncating it again.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -62,22 +64,31 @@ double now_ns() {
 // backwards once. Entries below `keep` (the parameters) survive reset().
 class Tape {
 public:
-    enum class Op : std::uint8_t { leaf, add, mul, relu };
+    // neuron, neuron_relu: sum((w[k]*x[k] ...), b), relu'd or not, in one entry (as
+    // micrograd-cpp's fused neurons): weights w = in0 .. in0+n-1 and bias b = in0+n (the
+    // parameters in micrograd's order), inputs x = in1 .. in1+n-1 (a layer's outputs).
+    enum class Op : std::uint8_t { leaf, add, mul, relu, neuron, neuron_relu };
     struct Node {
         double data, grad;
-        std::uint32_t in0, in1;
+        std::uint32_t in0, in1, n;  // n: a neuron's inputs (in the padding: still 32 bytes)
         Op op;
     };
     using Id = std::uint32_t;
 
-    Id push(Op op, double data, Id a = 0, Id b = 0) {
-        nodes_.push_back({data, 0.0, a, b, op});
+    Id push(Op op, double data, Id a = 0, Id b = 0, std::uint32_t n = 0) {
+        nodes_.push_back({data, 0.0, a, b, n, op});
         return static_cast<Id>(nodes_.size() - 1);
     }
     Id leaf(double x) { return push(Op::leaf, x); }
     Id add(Id a, Id b) { return push(Op::add, nodes_[a].data + nodes_[b].data, a, b); }
     Id mul(Id a, Id b) { return push(Op::mul, nodes_[a].data * nodes_[b].data, a, b); }
     Id relu(Id a) { return push(Op::relu, nodes_[a].data < 0 ? 0.0 : nodes_[a].data, a); }
+    Id neuron(Id w, Id x, std::uint32_t n, bool relu) {
+        double sum = nodes_[w + n].data;
+        for (std::uint32_t k = 0; k < n; ++k) sum = sum + nodes_[w + k].data * nodes_[x + k].data;
+        if (relu) return push(Op::neuron_relu, sum < 0 ? 0.0 : sum, w, x, n);
+        return push(Op::neuron, sum, w, x, n);
+    }
 
     void backward(Id root) {
         nodes_[root].grad = 1.0;
@@ -91,6 +102,16 @@ public:
                     nodes_[n.in1].grad += nodes_[n.in0].data * n.grad;
                     break;
                 case Op::relu: nodes_[n.in0].grad += (n.data > 0) * n.grad; break;
+                case Op::neuron:
+                case Op::neuron_relu: {
+                    const double g = n.op == Op::neuron_relu ? (n.data > 0) * n.grad : n.grad;
+                    nodes_[n.in0 + n.n].grad += g;
+                    for (std::uint32_t k = n.n; k-- > 0;) {
+                        nodes_[n.in0 + k].grad += nodes_[n.in1 + k].data * g;
+                        nodes_[n.in1 + k].grad += nodes_[n.in0 + k].data * g;
+                    }
+                    break;
+                }
             }
         }
     }
@@ -187,8 +208,9 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
     return run;
 }
 
-// The same graph on the flat tape.
-MoonsRun moons_tape(const Moons& m, int steps) {
+// The same step on the flat tape: node for node micrograd-cpp's graph when `fused` (one
+// entry per neuron), else micrograd's (one entry per op).
+MoonsRun moons_tape(const Moons& m, int steps, bool fused) {
     Tape t;
     for (double p : m.params) t.leaf(p);
     t.keep_current();
@@ -197,25 +219,32 @@ MoonsRun moons_tape(const Moons& m, int steps) {
         for (Tape::Id x : terms) s = t.add(s, x);
         return s;
     };
+    std::vector<Tape::Id> h, next;
+    auto score = [&](std::size_t s) {  // the MLP on sample s; its output
+        h = {t.leaf(m.x0[s]), t.leaf(m.x1[s])};
+        for (std::size_t l = 0, at = 0; l < kLayers; ++l) {
+            const bool relu = l + 1 < kLayers;
+            next.clear();
+            for (std::size_t j = 0; j < kSizes[l + 1]; ++j, at += h.size() + 1) {
+                const auto w = static_cast<Tape::Id>(at), b = static_cast<Tape::Id>(at + h.size());
+                if (fused) {  // h is a run of consecutive entries
+                    next.push_back(t.neuron(w, h[0], static_cast<std::uint32_t>(h.size()), relu));
+                    continue;
+                }
+                Tape::Id act = b;
+                for (std::size_t i = 0; i < h.size(); ++i) act = t.add(act, t.mul(w + i, h[i]));
+                next.push_back(relu ? t.relu(act) : act);
+            }
+            h.swap(next);
+        }
+        return h[0];
+    };
     MoonsRun run;
-    std::vector<Tape::Id> h, next, terms;
+    std::vector<Tape::Id> terms;
     for (int k = 0; k < steps; ++k) {
         terms.clear();
-        for (std::size_t s = 0; s < m.y.size(); ++s) {
-            h = {t.leaf(m.x0[s]), t.leaf(m.x1[s])};
-            for (std::size_t l = 0, at = 0; l < kLayers; ++l) {
-                next.clear();
-                for (std::size_t j = 0; j < kSizes[l + 1]; ++j, ++at) {
-                    const Tape::Id w = static_cast<Tape::Id>(at), b = static_cast<Tape::Id>(at + h.size());
-                    Tape::Id act = b;
-                    for (std::size_t i = 0; i < h.size(); ++i) act = t.add(act, t.mul(w + i, h[i]));
-                    next.push_back(l + 1 < kLayers ? t.relu(act) : act);
-                    at += h.size();
-                }
-                h.swap(next);
-            }
-            terms.push_back(t.relu(t.add(t.mul(h[0], t.leaf(-m.y[s])), t.leaf(1.0))));
-        }
+        for (std::size_t s = 0; s < m.y.size(); ++s)
+            terms.push_back(t.relu(t.add(t.mul(score(s), t.leaf(-m.y[s])), t.leaf(1.0))));
         const Tape::Id data_loss = t.mul(sum(terms), t.leaf(1.0 / terms.size()));
         terms.clear();
         for (Tape::Id p = 0; p < m.params.size(); ++p) terms.push_back(t.mul(p, p));
@@ -255,7 +284,8 @@ double deep_tape(long n) {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: core micrograd|tape moons STEPS DATA | core micrograd|tape deep N\n");
+    std::fprintf(stderr,
+                 "usage: core micrograd|tape|tape-fused moons STEPS DATA | core micrograd|tape deep N\n");
     return 2;
 }
 
@@ -265,15 +295,15 @@ int main(int argc, char** argv) {
     if (argc < 4) return usage();
     const std::string engine = argv[1], workload = argv[2];
     const long size = std::atol(argv[3]);
-    const bool mg = engine == "micrograd";
-    if ((!mg && engine != "tape") || size < 1) return usage();
+    const bool mg = engine == "micrograd", fused = engine == "tape-fused";
+    if ((!mg && !fused && engine != "tape") || size < 1) return usage();
 
     if (workload == "moons" && argc == 5) {
         const Moons m = read_moons(argv[4]);
         const int steps = static_cast<int>(size);
         const PeakRss mem;
         const double start = now_ns();
-        const MoonsRun run = mg ? moons_micrograd(m, steps) : moons_tape(m, steps);
+        const MoonsRun run = mg ? moons_micrograd(m, steps) : moons_tape(m, steps, fused);
         const double per_step = (now_ns() - start) / steps;
         std::printf("{\"ns\": %.1f, \"unit\": \"step\", \"count\": %d, \"steps\": %d, \"loss\": %.17g, "
                     "\"peak_bytes\": %ld, \"ok\": true, \"note\": \"%zu nodes/step, %.1f ns/node\"}\n",
@@ -281,7 +311,7 @@ int main(int argc, char** argv) {
                     per_step / static_cast<double>(run.nodes_per_step));
         return 0;
     }
-    if (workload == "deep" && argc == 4) {
+    if (workload == "deep" && argc == 4 && !fused) {
         const long reps = std::max(3L, 10'000'000L / size);  // build, backward, drop, repeated
         const PeakRss mem;
         double grad = 0;
