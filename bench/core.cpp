@@ -181,11 +181,12 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
     micrograd::SGD<double> opt(params, 1.0);
     MoonsRun run;
     std::vector<const V*> x;
+    std::vector<V> scores, h, next;
     for (int k = 0; k < steps; ++k) {
         const std::size_t live_before = micrograd::arena_stats<double>().live;
-        std::vector<V> scores;
+        scores.clear();
         for (std::size_t s = 0; s < m.y.size(); ++s) {
-            std::vector<V> h{V(m.x0[s]), V(m.x1[s])}, next;
+            h.assign({V(m.x0[s]), V(m.x1[s])});
             for (std::size_t l = 0; l < kLayers; ++l) {
                 x.clear();
                 for (const V& v : h) x.push_back(&v);

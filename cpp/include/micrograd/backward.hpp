@@ -24,6 +24,7 @@ namespace detail {
 // in nn; with both rows holding interior nodes the order may differ, still topological).
 template <class T, class Visit, class Enter>
 void for_each_interior_input(Node<T>& n, Visit visit, Enter enter) {
+    if (n.flags & flag_fused_leaves) return;
     if (n.a->op != Op::leaf) visit(n.a);
     if (is_binary(n.op) && n.b->op != Op::leaf) visit(n.b);
     if (is_fused(n.op)) {
@@ -54,11 +55,13 @@ void propagate_fused(Node<T>& n) noexcept {
         const T g = T(0) + (relu ? from_relu : n.grad);
         f.grad = g;
         n.flags |= flag_fused_uniform;
-        for (std::size_t k = len; k-- > 0;) {
-            if (k == 0) n.a->grad += (len == 1 && !relu) ? n.grad : g;
+        for (std::size_t k = len; k-- > 1;) {
             w[k]->grad += x[k]->data * g;
             x[k]->grad += w[k]->data * g;
         }
+        n.a->grad += (len == 1 && !relu) ? n.grad : g;  // before m[0], as micrograd's order
+        w[0]->grad += x[0]->data * g;
+        x[0]->grad += w[0]->data * g;
         return;
     }
     T* sum_grad = f.sum_grad();

@@ -116,6 +116,8 @@ Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, boo
     Node<T>* out = detail::new_node<T>(op, relu ? detail::forward(Op::relu, sum, T(0)) : sum,
                                        b.node(), nullptr);
     out->fused = f;
+    if (b.op() == Op::leaf && !f->w->interior && !f->x->interior)
+        out->flags |= detail::flag_fused_leaves;
     return Value<T>::from_node(out);
 }
 
@@ -163,7 +165,8 @@ void expand(Node<T>* node) {
     // The new nodes hold references to b, w and x now; the node gives up its own.
     Node<T>* bias = node->a;
     node->op = relu ? Op::relu : Op::add;
-    node->flags &= ~(detail::flag_fused_uniform | detail::flag_fused_arrays);
+    node->flags &=
+        ~(detail::flag_fused_uniform | detail::flag_fused_arrays | detail::flag_fused_leaves);
     node->a = sum;
     node->b = last;
     detail::retain(sum);

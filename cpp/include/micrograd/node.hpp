@@ -50,6 +50,9 @@ inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants 
 // Fused::grad after its first backward (flag_fused_uniform); in the arrays after more.
 inline constexpr std::uint8_t flag_fused_uniform = 4;
 inline constexpr std::uint8_t flag_fused_arrays = 8;
+// A fused neuron whose bias, weights and inputs are all leaves: the walks of backward()
+// have nothing to visit there (a node never changes between leaf and not).
+inline constexpr std::uint8_t flag_fused_leaves = 16;
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
