@@ -183,8 +183,8 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
     std::vector<const V*> x;
     std::vector<V> scores, h, next;
     for (int k = 0; k < steps; ++k) {
+        scores.clear(), h.clear(), next.clear();  // the last step's graph goes
         const std::size_t live_before = micrograd::arena_stats<double>().live;
-        scores.clear();
         for (std::size_t s = 0; s < m.y.size(); ++s) {
             h.assign({V(m.x0[s]), V(m.x1[s])});
             for (std::size_t l = 0; l < kLayers; ++l) {
