@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <new>
-#include <utility>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -153,12 +152,11 @@ public:
     BlockPool() = default;
     BlockPool(const BlockPool&) = delete;
     BlockPool& operator=(const BlockPool&) = delete;
+    // Frees every block of the size classes, free or not (as Arena frees its chunks).
     ~BlockPool() {
-        for (std::size_t c = 0; c < classes; ++c) {
-            while (Block* b = free_[c]) {
-                detail::unpoison(b, c * step);
-                ::operator delete(std::exchange(free_[c], b->next));
-            }
+        for (const Owned& o : owned_) {
+            detail::unpoison(o.block, o.bytes);
+            ::operator delete(o.block);
         }
     }
 
@@ -170,7 +168,10 @@ public:
             free_[c] = b->next;
             return b;
         }
-        return ::operator new(c* step);
+        owned_.reserve(owned_.size() + 1);  // so that push_back below cannot throw and leak
+        void* p = ::operator new(c* step);
+        owned_.push_back({p, c * step});
+        return p;
     }
 
     // `bytes` as given to allocate().
@@ -189,7 +190,15 @@ private:
         return (std::max(bytes, sizeof(Block)) + step - 1) / step;
     }
 
+    struct Owned {
+        void* block;
+        std::size_t bytes;
+    };
+
     Block* free_[classes] = {};
+    // Every block of the size classes: what the destructor frees, and what keeps the
+    // blocks of the free lists, poisoned links and all, visible to LeakSanitizer.
+    std::vector<Owned> owned_;
 };
 
 }  // namespace micrograd
