@@ -623,9 +623,10 @@ def test_expansion_keeps_identity_op_data_and_label() -> None:
         assert y.data == data
         assert y.label == "out", f"label lost on expansion: {y.label!r}"
         assert any(n is y for n in consumer._prev), "y's consumer lost it"
-        # one level further: the same objects every time, too
+        # one level further: the same objects every time, too (while they live)
         for child in first:
-            assert {id(n) for n in child._prev} == {id(n) for n in child._prev}
+            again, once_more = child._prev, child._prev
+            assert {id(n) for n in again} == {id(n) for n in once_more}
     # the ReLU neurons of the hidden layer: their op is 'ReLU' before and after expansion
     hidden = [n for y in outs_o for m in y._prev for n in m._prev if n._op == "ReLU"]
     assert hidden, "no hidden ReLU node reached"
