@@ -183,14 +183,14 @@ inline PyObject* list_item(PyObject* list, Py_ssize_t i) {
 // Whether `list` holds exactly `items`, in order (the same objects).
 inline bool list_holds(PyObject* list, const std::vector<PyObject*>& items) {
     if (list_size(list) != static_cast<Py_ssize_t>(items.size())) return false;
-#ifdef Py_LIMITED_API
-    for (std::size_t i = 0; i < items.size(); ++i)
-        if (PyList_GetItem(list, static_cast<Py_ssize_t>(i)) != items[i]) return false;
-    return true;
-#else
-    return items.empty() || std::memcmp(PySequence_Fast_ITEMS(list), items.data(),
-                                        items.size() * sizeof(PyObject*)) == 0;
+#ifndef Py_LIMITED_API  // one comparison of the two arrays
+    if (!items.empty())
+        return std::memcmp(PySequence_Fast_ITEMS(list), items.data(),
+                           items.size() * sizeof(PyObject*)) == 0;
 #endif
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (list_item(list, static_cast<Py_ssize_t>(i)) != items[i]) return false;
+    return true;
 }
 
 // The value inside h, an item of `what`, borrowed: valid while h lives (TypeError when h

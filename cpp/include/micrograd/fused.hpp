@@ -125,7 +125,6 @@ Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, boo
 template <class T>
 Value<T> neuron(const Value<T>* const* w, const Value<T>& b, const Operand<T>* x, std::size_t n,
                 bool relu) {
-    if (n == 0) return relu ? b.relu() : b;
     return neuron(NodeRow<T>(w, n), b, NodeRow<T>(x, n), relu);
 }
 
