@@ -37,5 +37,6 @@ NB_MODULE(_core, m) {
                 "-> dict[str, int]"),
         "Memory held by the node arena of one precision, as a dict: 'live' (nodes alive),\n"
         "'capacity' (node slots obtained from the system), 'bytes' (their size in bytes) and\n"
-        "'node_size' (bytes per node). Freed slots are reused before capacity grows.");
+        "'node_size' (bytes per node). Freed slots are reused before capacity grows. A fused\n"
+        "neuron's node is counted in 'live' but kept beside its arrays, outside the slots.");
 }

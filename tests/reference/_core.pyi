@@ -328,5 +328,6 @@ def arena_stats(dtype: str = 'float64') -> dict[str, int]:
     """
     Memory held by the node arena of one precision, as a dict: 'live' (nodes alive),
     'capacity' (node slots obtained from the system), 'bytes' (their size in bytes) and
-    'node_size' (bytes per node). Freed slots are reused before capacity grows.
+    'node_size' (bytes per node). Freed slots are reused before capacity grows. A fused
+    neuron's node is counted in 'live' but kept beside its arrays, outside the slots.
     """

@@ -37,11 +37,18 @@ inline void unpoison(void* p, std::size_t bytes) noexcept {
     static_cast<void>(p), static_cast<void>(bytes);
 #endif
 }
+// Makes room for one more element of v, growing it geometrically (reserve(size() + 1)
+// alone would copy the whole vector at every call), so that a push_back that follows cannot
+// throw.
+template <class Vector>
+void reserve_one_more(Vector& v) {
+    if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
+}
 }  // namespace detail
 
 // What an arena holds, for tests and users watching memory.
 struct ArenaStats {
-    std::size_t live;       // nodes currently allocated
+    std::size_t live;       // nodes currently allocated (arena_stats() adds fused neurons')
     std::size_t capacity;   // node slots obtained from the system so far
     std::size_t bytes;      // bytes obtained from the system so far
     std::size_t node_size;  // sizeof one node
@@ -124,7 +131,7 @@ private:
     }
 
     void grow() {
-        chunks_.reserve(chunks_.size() + 1);  // so push_back below cannot throw and leak
+        detail::reserve_one_more(chunks_);  // so that push_back below cannot throw and leak
         auto* chunk = static_cast<Slot*>(
             ::operator new (chunk_slots * sizeof(Slot), std::align_val_t{alignof(Slot)}));
         chunks_.push_back(chunk);
@@ -139,50 +146,61 @@ private:
     std::size_t live_ = 0;
 };
 
-// Variable-size blocks (the arrays of fused neurons), recycled by size class: free lists
-// in 64-byte steps up to 4 KiB, so that a training loop that builds and drops the same
-// neurons every step reaches a steady state and stops calling the system allocator.
+// Variable-size blocks (fused neurons, rows), aligned to 64 bytes (a cache line) and
+// recycled by size class: free lists in 64-byte steps up to 4 KiB, so that a training loop
+// that builds and drops the same neurons every step reaches a steady state and stops
+// calling the system allocator. New blocks are cut from 64 KiB slabs, in order.
 // Larger blocks go straight to and from operator new. Like Arena, it keeps what it got
 // until it is destroyed, and is not thread-safe.
 class BlockPool {
 public:
     static constexpr std::size_t step = 64;
     static constexpr std::size_t classes = 64;  // class c holds blocks of c * step bytes
+    static constexpr std::size_t slab_bytes = 64 * 1024;
 
     BlockPool() = default;
     BlockPool(const BlockPool&) = delete;
     BlockPool& operator=(const BlockPool&) = delete;
-    // Frees every block of the size classes, free or not (as Arena frees its chunks).
+    // Frees every slab, whatever is in use (as Arena frees its chunks).
     ~BlockPool() {
-        for (const Owned& o : owned_) {
-            detail::unpoison(o.block, o.bytes);
-            ::operator delete(o.block);
+        for (unsigned char* slab : slabs_) {
+            detail::unpoison(slab, slab_bytes);
+            ::operator delete(slab, align);
         }
     }
 
     void* allocate(std::size_t bytes) {
         const std::size_t c = size_class(bytes);
-        if (c >= classes) return ::operator new(bytes);
+        if (c >= classes) return ::operator new(bytes, align);
+        const std::size_t size = c * step;
         if (Block* b = free_[c]) {
-            detail::unpoison(b, c * step);
+            detail::unpoison(b, size);
             free_[c] = b->next;
             return b;
         }
-        owned_.reserve(owned_.size() + 1);  // so that push_back below cannot throw and leak
-        void* p = ::operator new(c* step);
-        owned_.push_back({p, c * step});
+        if (static_cast<std::size_t>(end_ - bump_) < size) {  // the rest stays unused
+            detail::reserve_one_more(slabs_);  // so that push_back below cannot throw and leak
+            bump_ = static_cast<unsigned char*>(::operator new(slab_bytes, align));
+            slabs_.push_back(bump_);
+            end_ = bump_ + slab_bytes;
+            detail::poison(bump_, slab_bytes);
+        }
+        void* p = bump_;
+        bump_ += size;
+        detail::unpoison(p, size);
         return p;
     }
 
     // `bytes` as given to allocate().
     void deallocate(void* p, std::size_t bytes) noexcept {
         const std::size_t c = size_class(bytes);
-        if (c >= classes) return ::operator delete(p);
+        if (c >= classes) return ::operator delete(p, align);
         free_[c] = new (p) Block{free_[c]};
         detail::poison(p, c * step);
     }
 
 private:
+    static constexpr std::align_val_t align{step};
     struct Block {
         Block* next;
     };
@@ -190,15 +208,12 @@ private:
         return (std::max(bytes, sizeof(Block)) + step - 1) / step;
     }
 
-    struct Owned {
-        void* block;
-        std::size_t bytes;
-    };
-
     Block* free_[classes] = {};
-    // Every block of the size classes: what the destructor frees, and what keeps the
-    // blocks of the free lists, poisoned links and all, visible to LeakSanitizer.
-    std::vector<Owned> owned_;
+    // Every slab: what the destructor frees, and what keeps the blocks of the free lists,
+    // poisoned links and all, visible to LeakSanitizer.
+    std::vector<unsigned char*> slabs_;
+    unsigned char* bump_ = nullptr;  // the unused rest of the newest slab
+    unsigned char* end_ = nullptr;
 };
 
 }  // namespace micrograd

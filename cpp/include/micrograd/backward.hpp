@@ -1,6 +1,7 @@
 // micrograd/backward.hpp: reverse-mode sweep from a root, with no recursion.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
@@ -28,7 +29,8 @@ void for_each_interior_input(Node<T>& n, Visit visit, Enter enter) {
     if (n.a->op != Op::leaf) visit(n.a);
     if (is_binary(n.op) && n.b->op != Op::leaf) visit(n.b);
     if (is_fused(n.op)) {
-        for (Row<T>* row : {n.fused->w, n.fused->x}) {
+        const Fused<T>& f = fused_part(n);
+        for (Row<T>* row : {f.w, f.x}) {
             if (!row->interior || !enter(row)) continue;
             Node<T>** nodes = row->nodes();
             for (std::uint32_t k = 0; k < row->n; ++k)
@@ -39,11 +41,12 @@ void for_each_interior_input(Node<T>& n, Visit visit, Enter enter) {
 
 // propagate() for a fused neuron: micrograd's steps for its inner nodes, in the order of
 // the unfused graph (the relu, then s[n-1], m[n-1], s[n-2], ...), with their grads
-// accumulated as micrograd accumulates them in its nodes.
+// accumulated as micrograd accumulates them in its nodes. Their second backward allocates
+// the arrays (std::bad_alloc leaves the node as it was).
 template <class T>
-void propagate_fused(Node<T>& n) noexcept {
-    Fused<T>& f = *n.fused;
-    const std::size_t len = f.n();
+void propagate_fused(Node<T>& n) {
+    Fused<T>& f = fused_part(n);
+    const std::size_t len = f.w->n;  // f.n, from a line that is in cache
     Node<T>** w = f.w->nodes();
     Node<T>** x = f.x->nodes();
     const bool relu = n.op == Op::neuron_relu;
@@ -53,7 +56,7 @@ void propagate_fused(Node<T>& n) noexcept {
         // 0.0, as micrograd's `grad += g` from 0). Only b gets s[0]'s own grad: n.grad
         // when s[0] is the node itself.
         const T g = T(0) + (relu ? from_relu : n.grad);
-        f.grad = g;
+        n.inner_grad = g;
         n.flags |= flag_fused_uniform;
         for (std::size_t k = len; k-- > 1;) {
             w[k]->grad += x[k]->data * g;
@@ -64,12 +67,14 @@ void propagate_fused(Node<T>& n) noexcept {
         x[0]->grad += w[0]->data * g;
         return;
     }
-    T* sum_grad = f.sum_grad();
-    T* prod_grad = f.prod_grad();
-    if (n.flags & flag_fused_uniform) {  // the second time: the arrays start from f.grad
-        for (std::size_t k = 0; k < len; ++k) sum_grad[k] = prod_grad[k] = f.grad;
+    if (n.flags & flag_fused_uniform) {  // the second time: the arrays start from inner_grad
+        auto* grads = static_cast<T*>(context<T>().blocks.allocate(Fused<T>::grads_bytes(len)));
+        std::fill(grads, grads + 2 * len, n.inner_grad);
+        n.inner_grads = grads;
         n.flags = (n.flags & ~flag_fused_uniform) | flag_fused_arrays;
     }
+    T* sum_grad = n.inner_grads;
+    T* prod_grad = sum_grad + len;
     T g = n.grad;  // s[n-1]'s grad: the node's own, or what its relu gave it
     if (relu) {
         sum_grad[len - 1] += from_relu;
@@ -89,7 +94,7 @@ void propagate_fused(Node<T>& n) noexcept {
 
 // Adds n's gradient, times its local derivatives, into its inputs.
 template <class T>
-void propagate(Node<T>& n) noexcept {
+void propagate(Node<T>& n) {
     if (is_fused(n.op)) return propagate_fused(n);
     Node<T>& x = *n.a;
     // The commonest ops in line (the partials 1, -1, y and x, multiplied out exactly: 1 * g
@@ -161,8 +166,8 @@ struct Interrupted : std::exception {
 // propagates a node once all of them have propagated into it. Both walks use one explicit
 // stack, so memory grows with the graph's width, not its depth or size: a chain of ten
 // million nodes needs a stack of one. Leaves only receive gradients: no walk visits them.
-// If it stops early (std::bad_alloc while growing its stack, or Interrupted), the counts
-// are reset and the exception propagates; grads may then hold part of this backward's
+// If it stops early (std::bad_alloc growing its stack or a neuron's arrays, or Interrupted), the
+// counts are reset and the exception propagates; grads may then hold part of this backward's
 // contributions.
 template <class T>
 void backward(Node<T>* root) {

@@ -99,9 +99,10 @@ Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, boo
                                     std::to_string(x.size()) + " inputs");
     if (n == 0) return relu ? b.relu() : b;
     auto& ctx = detail::context<T>();
-    ctx.arena.reserve(1);
-    auto* f = static_cast<Fused<T>*>(ctx.blocks.allocate(Fused<T>::bytes(n)));
-    new (f) Fused<T>{w.get(), x.get(), b.data(), T(0)};  // cannot fail from here on
+    void* block = ctx.blocks.allocate(Fused<T>::block_bytes(n));  // cannot fail from here on
+    ++ctx.block_nodes;
+    auto* f = new (static_cast<unsigned char*>(block) + sizeof(Node<T>))
+        Fused<T>{w.get(), x.get(), b.data(), n};  // after the node, as fused_part() finds it
     ++f->w->refs;
     ++f->x->refs;
     Node<T>** wn = f->w->nodes();
@@ -112,10 +113,10 @@ Value<T> neuron(const NodeRow<T>& w, const Value<T>& b, const NodeRow<T>& x, boo
         prod[k] = detail::forward(Op::mul, wn[k]->data, xn[k]->data);
         sum = detail::forward(Op::add, sum, prod[k]);
     }
-    const Op op = relu ? Op::neuron_relu : Op::neuron;
-    Node<T>* out = detail::new_node<T>(op, relu ? detail::forward(Op::relu, sum, T(0)) : sum,
-                                       b.node(), nullptr);
-    out->fused = f;
+    Node<T>* out =
+        detail::init_node<T>(block, relu ? Op::neuron_relu : Op::neuron,
+                             relu ? detail::forward(Op::relu, sum, T(0)) : sum, b.node(), nullptr);
+    out->flags = detail::flag_in_block;
     if (b.op() == Op::leaf && !f->w->interior && !f->x->interior)
         out->flags |= detail::flag_fused_leaves;
     return Value<T>::from_node(out);
@@ -138,34 +139,35 @@ void expand(Node<T>* node) {
     auto& ctx = detail::context<T>();
     if (ctx.in_backward)
         throw std::logic_error("a neuron's inputs cannot be expanded while backward() runs");
-    Fused<T>* f = node->fused;
-    const std::size_t n = f->n();
+    Fused<T>* f = &detail::fused_part(*node);
+    const std::size_t n = f->n;
     ctx.arena.reserve(2 * n);  // n products, at most n sums: cannot fail below
     const bool relu = node->op == Op::neuron_relu;
     const bool uniform = node->flags & detail::flag_fused_uniform;
     const bool arrays = node->flags & detail::flag_fused_arrays;
     auto inner_grad = [&](const T* array, std::size_t k) {
-        return arrays ? array[k] : uniform ? f->grad : T(0);
+        return arrays ? array[k] : uniform ? node->inner_grad : T(0);
     };
     Node<T>* sum = node->a;  // s[-1] = b
     T sum_data = f->bias;
     Node<T>* last = nullptr;  // without relu: m[n-1], the node's second input
     for (std::size_t k = 0; k < n; ++k) {
         Node<T>* m = detail::new_node<T>(Op::mul, f->prod()[k], f->w->nodes()[k], f->x->nodes()[k]);
-        m->grad = inner_grad(f->prod_grad(), k);
+        m->grad = inner_grad(node->inner_grads + n, k);
         if (k + 1 == n && !relu) {
             last = m;
             break;
         }
         sum_data = detail::forward(Op::add, sum_data, f->prod()[k]);
         sum = detail::new_node<T>(Op::add, sum_data, sum, m);
-        sum->grad = inner_grad(f->sum_grad(), k);
+        sum->grad = inner_grad(node->inner_grads, k);
     }
-    // The new nodes hold references to b, w and x now; the node gives up its own.
+    // The new nodes hold references to b, w and x now; the node gives up its own, and keeps
+    // of its block only the node (freed with it) and n (which says the block's size).
     Node<T>* bias = node->a;
+    detail::free_grads(*node);
     node->op = relu ? Op::relu : Op::add;
-    node->flags &=
-        ~(detail::flag_fused_uniform | detail::flag_fused_arrays | detail::flag_fused_leaves);
+    node->flags &= ~(detail::flag_fused_uniform | detail::flag_fused_leaves);
     node->a = sum;
     node->b = last;
     detail::retain(sum);
@@ -173,7 +175,6 @@ void expand(Node<T>* node) {
     detail::release(bias);
     detail::release(f->w);
     detail::release(f->x);
-    detail::free_fused(f, n);
 }
 
 }  // namespace micrograd

@@ -53,9 +53,14 @@ inline constexpr std::uint8_t flag_fused_arrays = 8;
 // A fused neuron whose bias, weights and inputs are all leaves: the walks of backward()
 // have nothing to visit there (a node never changes between leaf and not).
 inline constexpr std::uint8_t flag_fused_leaves = 16;
+// The node starts a block of Context::blocks, its Fused part after it, rather than being a
+// slot of the arena: a fused neuron, or one that expand() has turned into micrograd's node.
+inline constexpr std::uint8_t flag_in_block = 32;
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
+// A fused neuron's node is followed in memory by the rest of the neuron (its Fused, see
+// fused_part()), in one block, so that walking the graph reaches both in one cache line.
 // Inputs are owned references: a node keeps its inputs alive, and handles keep nodes
 // alive; the count in `refs` covers both.
 template <class T>
@@ -64,9 +69,10 @@ struct Node {
     T grad;
     Node* a;  // first input (a fused neuron's bias); nullptr for a leaf
     union {
-        Node* b;          // second input of a binary op
-        T k;              // the exponent of pow_const
-        Fused<T>* fused;  // the rest of a fused neuron
+        Node* b;         // second input of a binary op
+        T k;             // the exponent of pow_const
+        T inner_grad;    // a fused neuron's inner grads, with flag_fused_uniform (see Fused)
+        T* inner_grads;  // with flag_fused_arrays: s[k]'s grads, then m[k]'s
     };
     std::uint32_t refs;
     std::uint32_t user;     // opaque to the core (0 when unused): the Python module's wrapper id
@@ -96,24 +102,35 @@ struct Row {
 // What micrograd keeps in the other nodes of that graph is kept here: each m[k]'s value
 // (for expand()), and the grads backward() accumulates into s[k] and m[k], so that calling
 // backward() several times without zeroing accumulates exactly as micrograd does. After
-// one backward they are all the same (`grad`); only a second one needs the arrays (the
-// node's flags say which: flag_fused_uniform, flag_fused_arrays).
-// One allocation: this header, then T prod[n], sum_grad[n], prod_grad[n].
+// one backward they are all the same (the node's inner_grad); only a second one needs
+// arrays of them, allocated then (inner_grads; the node's flags say which:
+// flag_fused_uniform, flag_fused_arrays).
+// One block: the neuron's Node, this header, then T prod[n]; with arrays, a second block:
+// T sum_grad[n], prod_grad[n]. What backward() reads, the node and the rows w and x, is in
+// the block's first cache line (for double; blocks are aligned to cache lines).
 template <class T>
 struct Fused {
     Row<T>* w;
     Row<T>* x;
-    T bias;  // b's value when the node was made: s[-1] for expand()
-    T grad;  // every inner grad, while flag_fused_uniform is set
+    T bias;         // b's value when the node was made: s[-1] for expand()
+    std::size_t n;  // the rows' size (kept for freeing the block after expand() drops them)
 
-    std::size_t n() const noexcept { return w->n; }
     T* prod() noexcept { return reinterpret_cast<T*>(this + 1); }  // m[k]'s value
-    T* sum_grad() noexcept { return prod() + n(); }                // s[k]'s grad
-    T* prod_grad() noexcept { return sum_grad() + n(); }           // m[k]'s grad
-    static std::size_t bytes(std::size_t n) noexcept { return sizeof(Fused) + 3 * n * sizeof(T); }
+    // The block of a fused neuron with n inputs: its node, then this.
+    static std::size_t block_bytes(std::size_t n) noexcept {
+        return sizeof(Node<T>) + sizeof(Fused) + n * sizeof(T);
+    }
+    static std::size_t grads_bytes(std::size_t n) noexcept { return 2 * n * sizeof(T); }
 };
 
 namespace detail {
+
+// The Fused part of a node flagged flag_in_block (which follows the node).
+template <class T>
+Fused<T>& fused_part(Node<T>& node) noexcept {
+    return *std::launder(
+        reinterpret_cast<Fused<T>*>(reinterpret_cast<unsigned char*>(&node) + sizeof(Node<T>)));
+}
 
 // The arena of one scalar type, shared by all its graphs, and the scratch buffers that
 // graph walks reuse (so they allocate only when a graph is larger than any before).
@@ -122,7 +139,8 @@ namespace detail {
 template <class T>
 struct Context {
     Arena<Node<T>> arena;
-    BlockPool blocks;             // Row and Fused blocks
+    BlockPool blocks;             // Row and fused neuron blocks
+    std::size_t block_nodes = 0;  // nodes flagged flag_in_block
     std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
     bool in_backward = false;     // backward() is running (its counts are in the nodes)
@@ -149,9 +167,10 @@ inline constexpr bool is_binary(Op op) noexcept {
     return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow;
 }
 
+// Makes the node in storage n (an arena slot, or a block) hold an op's result.
 template <class T>
-Node<T>* new_node(Op op, T data, Node<T>* a, Node<T>* b) {
-    auto* n = static_cast<Node<T>*>(arena<T>().allocate());
+Node<T>* init_node(void* storage, Op op, T data, Node<T>* a, Node<T>* b) noexcept {
+    auto* n = static_cast<Node<T>*>(storage);
     n->data = data;
     n->grad = T(0);
     n->a = a;
@@ -167,6 +186,11 @@ Node<T>* new_node(Op op, T data, Node<T>* a, Node<T>* b) {
 }
 
 template <class T>
+Node<T>* new_node(Op op, T data, Node<T>* a, Node<T>* b) {
+    return init_node<T>(arena<T>().allocate(), op, data, a, b);
+}
+
+template <class T>
 void retain(Node<T>* n) noexcept {
     ++n->refs;
 }
@@ -176,10 +200,30 @@ void free_row(Row<T>* r) noexcept {
     context<T>().blocks.deallocate(r, Row<T>::bytes(r->n));
 }
 
-// Frees a fused neuron's block; its rows (which give n) may be gone already.
+// Frees a fused neuron's arrays of inner grads, if it has them.
 template <class T>
-void free_fused(Fused<T>* f, std::size_t n) noexcept {
-    context<T>().blocks.deallocate(f, Fused<T>::bytes(n));
+void free_grads(Node<T>& node) noexcept {
+    if (!(node.flags & flag_fused_arrays)) return;
+    context<T>().blocks.deallocate(node.inner_grads, Fused<T>::grads_bytes(fused_part(node).n));
+    node.flags &= ~flag_fused_arrays;
+}
+
+// Returns the block of a dead node flagged flag_in_block, whose neuron has n inputs.
+template <class T>
+void free_block(Node<T>* dead, std::size_t n) noexcept {
+    Context<T>& ctx = context<T>();
+    if (dead->flags & flag_has_extra) ctx.on_free(dead);
+    ctx.blocks.deallocate(dead, Fused<T>::block_bytes(n));
+    --ctx.block_nodes;
+}
+
+// Returns a dead node's storage, to the arena or, with its Fused part, to the block pool.
+template <class T>
+void free_storage(Node<T>* dead) noexcept {
+    if (dead->flags & flag_in_block) return free_block(dead, fused_part(*dead).n);
+    Context<T>& ctx = context<T>();
+    if (dead->flags & flag_has_extra) ctx.on_free(dead);
+    ctx.arena.deallocate(dead);
 }
 
 // Drops one reference; frees the node when it was the last, and with it every input
@@ -188,21 +232,16 @@ void free_fused(Fused<T>* f, std::size_t n) noexcept {
 template <class T>
 void release(Node<T>* n) noexcept {
     if (--n->refs != 0) return;
-    Context<T>& ctx = context<T>();
-    auto& work = ctx.work;
-    auto free_node = [&ctx](Node<T>* dead) {
-        if (dead->flags & flag_has_extra) ctx.on_free(dead);
-        ctx.arena.deallocate(dead);
-    };
+    auto& work = context<T>().work;
     // A leaf that dies is freed at once; the next node to free is the first other input
     // that died with `dead`, and the rest wait on `work`. So a chain is freed in order,
     // from its end, without touching `work`, and the free list hands the slots out again
     // in the order they were first used.
     Node<T>* next = n;
-    auto drop = [&work, &next, &free_node](Node<T>* input) {
+    auto drop = [&work, &next](Node<T>* input) {
         if (input == nullptr || --input->refs != 0) return;
         if (input->op == Op::leaf) {
-            free_node(input);
+            free_storage(input);
         } else if (next == nullptr) {
             next = input;
         } else {
@@ -224,13 +263,15 @@ void release(Node<T>* n) noexcept {
         drop(dead->a);
         if (is_binary(dead->op)) drop(dead->b);
         if (is_fused(dead->op)) {
-            Fused<T>* f = dead->fused;
-            const std::size_t n = f->n();
-            drop_row(f->w);
-            drop_row(f->x);
-            free_fused(f, n);
+            Fused<T>& f = fused_part(*dead);
+            const std::size_t n = f.w->n;  // f.n, from a line that is in cache
+            drop_row(f.w);
+            drop_row(f.x);
+            free_grads(*dead);
+            free_block(dead, n);
+        } else {
+            free_storage(dead);
         }
-        free_node(dead);
     }
 }
 
@@ -244,10 +285,14 @@ void release(Row<T>* r) noexcept {
 
 }  // namespace detail
 
-// Memory use of the arena that holds every Node<T>.
+// Memory use of the arena that holds the nodes of Node<T>, and in `live` the fused neurons
+// too (whose nodes live in blocks beside their arrays, not in the arena's capacity).
 template <class T>
 ArenaStats arena_stats() noexcept {
-    return detail::arena<T>().stats();
+    const detail::Context<T>& ctx = detail::context<T>();
+    ArenaStats s = ctx.arena.stats();
+    s.live += ctx.block_nodes;
+    return s;
 }
 
 }  // namespace micrograd
