@@ -200,7 +200,9 @@ void backward(Node<T>* root) {
             detail::for_each_interior_input(
                 *n,
                 [&stack](Node<T>* in) {
-                    if (in->pending++ == 0) stack.push_back(in);  // first sight: count its inputs
+                    // first sight: count its inputs (a neuron of leaves has none to count)
+                    if (in->pending++ == 0 && !(in->flags & detail::flag_fused_leaves))
+                        stack.push_back(in);
                 },
                 [](Row<T>* row) { return row->pending++ == 0; });
             poll();
