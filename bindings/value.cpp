@@ -1,5 +1,6 @@
 // bindings/value.cpp: Value (float64) and Value32 (float32), micrograd's engine API.
 #include <charconv>
+#include <functional>
 #include <unordered_map>
 
 #include "common.hpp"
@@ -10,15 +11,88 @@ namespace {
 using micrograd::Op;
 using namespace nb::literals;
 
-// `self op other` (or `other op self` when Reflected) for one of the C++ operators.
-template <class T, bool Reflected, class F>
-auto binary(F f) {
-    return [f](PyValue<T>& self, nb::handle other) -> nb::object {
-        auto y = operand<T>(other);
-        if (!y) return not_implemented();
-        return wrap<T>(Reflected ? f(*y, self.v) : f(self.v, *y));
-    };
+// micrograd's operators are the type's number slots, C functions that CPython calls
+// directly for `x + y`, rather than methods: a method (a nanobind function) would cost a
+// lookup of __add__ and nanobind's dispatch at every op. CPython makes __add__, __radd__
+// and the rest from the slots; the stubs give their signatures (bindings/stubs.pat).
+
+// Runs f (which returns the slot's result) for a C slot: a C++ exception becomes a
+// Python exception and nullptr, as nanobind would translate it.
+template <class F>
+PyObject* guarded(F f) noexcept {
+    try {
+        return f().release().ptr();
+    } catch (nb::python_error& e) {
+        e.restore();
+    } catch (const nb::builtin_exception& e) {  // nb::type_error from operand()
+        PyErr_SetString(
+            e.type() == nb::exception_type::type_error ? PyExc_TypeError : PyExc_RuntimeError,
+            e.what());
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
 }
+
+template <class T>
+const micrograd::Value<T>& value_of(PyObject* o) {
+    return nb::inst_ptr<PyValue<T>>(o)->v;
+}
+
+// A binary slot: `x op y` where x or y (or both) is a Value of this precision; the other
+// may be a number (a new leaf, as in micrograd). NotImplemented for anything else.
+template <class T, class Op>
+PyObject* binary_slot(PyObject* x, PyObject* y) noexcept {
+    return guarded([&]() -> nb::object {
+        if (Py_TYPE(x) == py_type<T>) {  // self op other
+            auto other = operand<T>(y);
+            return other ? wrap<T>(Op{}(value_of<T>(x), *other)) : not_implemented();
+        }
+        if (Py_TYPE(y) != py_type<T>) return not_implemented();
+        auto other = operand<T>(x);  // other op self
+        return other ? wrap<T>(Op{}(*other, value_of<T>(y))) : not_implemented();
+    });
+}
+
+struct Power {
+    template <class V>
+    V operator()(const V& x, const V& y) const {
+        return pow(x, y);
+    }
+};
+
+// x ** y: a number exponent makes micrograd's '**k' node; pow() with a modulus is not ours.
+template <class T>
+PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulus) noexcept {
+    if (modulus != Py_None) Py_RETURN_NOTIMPLEMENTED;
+    if (Py_TYPE(x) == py_type<T> && Py_TYPE(y) != py_type<T>) {
+        return guarded([&]() -> nb::object {
+            if (auto k = as_real(y))
+                return wrap<T>(value_of<T>(x).pow_constant(static_cast<T>(*k), is_integer(y)));
+            auto other = operand<T>(y);  // the other precision: its TypeError
+            return other ? wrap<T>(pow(value_of<T>(x), *other)) : not_implemented();
+        });
+    }
+    return binary_slot<T, Power>(x, y);
+}
+
+template <class T>
+PyObject* negative_slot(PyObject* x) noexcept {
+    return guarded([&] { return wrap<T>(-value_of<T>(x)); });
+}
+
+template <class T>
+PyType_Slot number_slots[] = {
+    {Py_nb_add, reinterpret_cast<void*>(binary_slot<T, std::plus<>>)},
+    {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<T, std::minus<>>)},
+    {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<T, std::multiplies<>>)},
+    {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<T, std::divides<>>)},
+    {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
+    {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
+    {0, nullptr},
+};
 
 // A Python list or tuple of values of one precision, as handles (TypeError otherwise).
 // micrograd labels x**k as f"**{k}" with k as given: "**2" for an int, "**0.1" for a float.
@@ -96,7 +170,8 @@ void bind_value(nb::module_& m, const char* doc) {
     using Self = PyValue<T>;
     const std::string cls = Names<T>::cls;
 
-    auto c = nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final());
+    auto c =
+        nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(number_slots<T>));
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
     micrograd::detail::context<T>().on_free = &drop_label<T>;
@@ -104,7 +179,6 @@ void bind_value(nb::module_& m, const char* doc) {
         return PyErr_CheckSignals() != 0;
     };
     // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
-    const std::string number_or_value = cls + " | typing.SupportsFloat";
     const std::string real = "typing.SupportsFloat | typing.SupportsIndex";
     auto sig = [&cls](const std::string& name, const std::string& params, const std::string& ret) {
         return "def " + name + "(" + params + ") -> " + (ret.empty() ? cls : ret);
@@ -165,55 +239,12 @@ void bind_value(nb::module_& m, const char* doc) {
         "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).\n"
         "Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.");
 
-    using BinaryFn = V (*)(const V&, const V&);
-    struct Binary {
-        const char* name;
-        const char* reflected;
-        BinaryFn fn;
-        const char* doc;
-    };
-    const Binary binaries[] = {
-        {"__add__", "__radd__", [](const V& x, const V& y) { return x + y; },
-         "self + other (d/dx = d/dy = 1)."},
-        {"__sub__", "__rsub__", [](const V& x, const V& y) { return x - y; },
-         "self - other (d/dx = 1, d/dy = -1)."},
-        {"__mul__", "__rmul__", [](const V& x, const V& y) { return x * y; },
-         "self * other (d/dx = y, d/dy = x)."},
-        {"__truediv__", "__rtruediv__", [](const V& x, const V& y) { return x / y; },
-         "self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2."},
-    };
-    const std::string other = "self, other: " + number_or_value + ", /";
-    for (const Binary& op : binaries) {
-        c.def(op.name, binary<T, false>(op.fn), nb::is_operator(),
-              nb::sig(sig(op.name, other, "").c_str()), op.doc);
-        c.def(op.reflected, binary<T, true>(op.fn), nb::is_operator(),
-              nb::sig(sig(op.reflected, other, "").c_str()), "The same op, other on the left.");
-    }
-    c.def(
-        "__pow__",
-        [](Self& self, nb::handle other) -> nb::object {
-            if (Py_TYPE(other.ptr()) != py_type<T>) {
-                if (auto k = as_real(other))
-                    return wrap<T>(self.v.pow_constant(static_cast<T>(*k), is_integer(other)));
-            }
-            auto y = operand<T>(other);
-            return y ? wrap<T>(pow(self.v, *y)) : not_implemented();
-        },
-        nb::is_operator(), nb::sig(sig("__pow__", other, "").c_str()),
-        "self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));\n"
-        "a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).\n"
-        "A negative base with a non-integer exponent gives nan (micrograd: a complex number).");
-    c.def("__rpow__", binary<T, true>([](const V& x, const V& y) { return pow(x, y); }),
-          nb::is_operator(), nb::sig(sig("__rpow__", other, "").c_str()),
-          "other ** self, other a number (the base becomes a leaf).");
-
     struct Unary {
         const char* name;
         V (V::*fn)() const;
         const char* doc;
     };
     const Unary unaries[] = {
-        {"__neg__", &V::operator-, "-self (d/dx = -1)."},
         {"relu", &V::relu,
          "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0."},
         {"tanh", &V::tanh, "tanh(x); d/dx = 1 - tanh(x)**2."},

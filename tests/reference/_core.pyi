@@ -15,6 +15,45 @@ class Value:
 
     def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
 
+    def __add__(self, other: Value | SupportsFloat, /) -> Value:
+        """self + other (d/dx = d/dy = 1)."""
+
+    def __radd__(self, other: Value | SupportsFloat, /) -> Value:
+        """other + self, other a number (it becomes a leaf)."""
+
+    def __sub__(self, other: Value | SupportsFloat, /) -> Value:
+        """self - other (d/dx = 1, d/dy = -1)."""
+
+    def __rsub__(self, other: Value | SupportsFloat, /) -> Value:
+        """other - self, other a number (it becomes a leaf)."""
+
+    def __mul__(self, other: Value | SupportsFloat, /) -> Value:
+        """self * other (d/dx = y, d/dy = x)."""
+
+    def __rmul__(self, other: Value | SupportsFloat, /) -> Value:
+        """other * self, other a number (it becomes a leaf)."""
+
+    def __pow__(self, other: Value | SupportsFloat, /) -> Value:
+        """
+        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
+        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
+        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
+        """
+
+    def __rpow__(self, other: Value | SupportsFloat, /) -> Value:
+        """other ** self, other a number (the base becomes a leaf)."""
+
+    def __neg__(self) -> Value:
+        """-self (d/dx = -1)."""
+
+    def __truediv__(self, other: Value | SupportsFloat, /) -> Value:
+        """
+        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
+        """
+
+    def __rtruediv__(self, other: Value | SupportsFloat, /) -> Value:
+        """other / self, other a number (it becomes a leaf)."""
+
     @property
     def label(self) -> str:
         """
@@ -60,45 +99,6 @@ class Value:
         Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
 
-    def __add__(self, other: Value | SupportsFloat, /) -> Value:
-        """self + other (d/dx = d/dy = 1)."""
-
-    def __radd__(self, other: Value | SupportsFloat, /) -> Value:
-        """The same op, other on the left."""
-
-    def __sub__(self, other: Value | SupportsFloat, /) -> Value:
-        """self - other (d/dx = 1, d/dy = -1)."""
-
-    def __rsub__(self, other: Value | SupportsFloat, /) -> Value:
-        """The same op, other on the left."""
-
-    def __mul__(self, other: Value | SupportsFloat, /) -> Value:
-        """self * other (d/dx = y, d/dy = x)."""
-
-    def __rmul__(self, other: Value | SupportsFloat, /) -> Value:
-        """The same op, other on the left."""
-
-    def __truediv__(self, other: Value | SupportsFloat, /) -> Value:
-        """
-        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
-        """
-
-    def __rtruediv__(self, other: Value | SupportsFloat, /) -> Value:
-        """The same op, other on the left."""
-
-    def __pow__(self, other: Value | SupportsFloat, /) -> Value:
-        """
-        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
-        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
-        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
-        """
-
-    def __rpow__(self, other: Value | SupportsFloat, /) -> Value:
-        """other ** self, other a number (the base becomes a leaf)."""
-
-    def __neg__(self) -> Value:
-        """-self (d/dx = -1)."""
-
     def relu(self) -> Value:
         """
         max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.
@@ -133,6 +133,45 @@ class Value32:
     """
 
     def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
+
+    def __add__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """self + other (d/dx = d/dy = 1)."""
+
+    def __radd__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """other + self, other a number (it becomes a leaf)."""
+
+    def __sub__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """self - other (d/dx = 1, d/dy = -1)."""
+
+    def __rsub__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """other - self, other a number (it becomes a leaf)."""
+
+    def __mul__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """self * other (d/dx = y, d/dy = x)."""
+
+    def __rmul__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """other * self, other a number (it becomes a leaf)."""
+
+    def __pow__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """
+        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
+        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
+        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
+        """
+
+    def __rpow__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """other ** self, other a number (the base becomes a leaf)."""
+
+    def __neg__(self) -> Value32:
+        """-self (d/dx = -1)."""
+
+    def __truediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """
+        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
+        """
+
+    def __rtruediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
+        """other / self, other a number (it becomes a leaf)."""
 
     @property
     def label(self) -> str:
@@ -178,45 +217,6 @@ class Value32:
         so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).
         Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.
         """
-
-    def __add__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """self + other (d/dx = d/dy = 1)."""
-
-    def __radd__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """The same op, other on the left."""
-
-    def __sub__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """self - other (d/dx = 1, d/dy = -1)."""
-
-    def __rsub__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """The same op, other on the left."""
-
-    def __mul__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """self * other (d/dx = y, d/dy = x)."""
-
-    def __rmul__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """The same op, other on the left."""
-
-    def __truediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """
-        self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
-        """
-
-    def __rtruediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """The same op, other on the left."""
-
-    def __pow__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """
-        self ** other. A number exponent k gives micrograd's '**k' node (d/dx = k*x**(k-1));
-        a Value exponent y also gets d/dy = x**y * log(x) (0 where x == 0 and y >= 0).
-        A negative base with a non-integer exponent gives nan (micrograd: a complex number).
-        """
-
-    def __rpow__(self, other: Value32 | SupportsFloat, /) -> Value32:
-        """other ** self, other a number (the base becomes a leaf)."""
-
-    def __neg__(self) -> Value32:
-        """-self (d/dx = -1)."""
 
     def relu(self) -> Value32:
         """
