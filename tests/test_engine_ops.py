@@ -515,3 +515,35 @@ def test_value32_setters_store_float32() -> None:
     v.data = 0.1
     v.grad = 0.1
     assert v.data == f32(0.1) and v.grad == f32(0.1)
+
+
+# The operators are number slots (bindings/value.cpp): the dunder methods CPython makes
+# from them must behave as micrograd's methods do when called by name.
+DUNDERS: list[tuple[str, tuple[Any, ...], float]] = [
+    ("__add__", (3.0,), 2.0 + 3.0),
+    ("__radd__", (3.0,), 3.0 + 2.0),
+    ("__sub__", (3.0,), 2.0 - 3.0),
+    ("__rsub__", (3.0,), 3.0 - 2.0),
+    ("__mul__", (3.0,), 2.0 * 3.0),
+    ("__rmul__", (3.0,), 3.0 * 2.0),
+    ("__truediv__", (4.0,), 2.0 / 4.0),
+    ("__rtruediv__", (4.0,), 4.0 / 2.0),
+    ("__pow__", (3,), 2.0**3),
+    ("__rpow__", (3.0,), 3.0**2.0),
+    ("__neg__", (), -2.0),
+]
+
+
+@pytest.mark.parametrize("cls", [mg.Value, mg.Value32], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("name", "args", "want"), DUNDERS, ids=[d[0] for d in DUNDERS])
+def test_dunder_methods_called_by_name(cls: type, name: str, args: tuple[Any, ...],
+                                       want: float) -> None:
+    out = getattr(cls(2.0), name)(*args)
+    assert type(out) is cls and out.data == want
+
+
+@pytest.mark.parametrize("cls", [mg.Value, mg.Value32], ids=lambda c: c.__name__)
+def test_pow_with_a_modulus_is_a_type_error(cls: type) -> None:
+    with pytest.raises(TypeError, match="pow"):
+        pow(cls(2.0), 2, 3)
+    assert pow(cls(2.0), 3, None).data == 8.0  # no modulus: the same as **
