@@ -173,20 +173,23 @@ nb::list wrap_all(std::vector<V> vs) {
     return out;
 }
 
-// MLP.__call__'s result: a bare Value for one output, as micrograd's.
-nb::object mlp_result(std::vector<V> out) {
+// MLP.__call__'s result: a bare Value for one output, as micrograd's; with no layers, x
+// itself (micrograd's loop over the layers leaves it as it was).
+nb::object mlp_result(std::vector<V> out, std::size_t layers, nb::handle x) {
+    if (layers == 0) return nb::borrow(x);
     if (out.size() == 1) return wrap<double>(std::move(out[0]));
     return wrap_all(std::move(out));
 }
 
-// MLP.__call__ reading every layer's and neuron's attributes.
-nb::object mlp_forward(nb::handle layers, Operands in) {
+// MLP.__call__ reading every layer's and neuron's attributes; `in` holds x's items.
+nb::object mlp_forward(nb::handle layers, nb::handle x, Operands in) {
     std::vector<V> out;
-    for (nb::handle layer : as_list(layers, "MLP.layers")) {
+    const nb::list all = as_list(layers, "MLP.layers");
+    for (nb::handle layer : all) {
         out = call_layer(layer, in);
         in = operands_of(out);
     }
-    return mlp_result(std::move(out));
+    return mlp_result(std::move(out), nb::len(all), x);
 }
 
 // Bumped whenever an attribute of any nn.Module is assigned or deleted (model_changed(),
@@ -207,7 +210,7 @@ public:
     nb::object operator()(nb::handle layers, nb::handle x) {
         nb::list xs = as_list(x, "MLP input");  // may run Python code: before the check
         Operands in = operands<double>(xs, "MLP input");
-        if (!valid(layers) && !build(layers)) return mlp_forward(layers, std::move(in));
+        if (!valid(layers) && !build(layers)) return mlp_forward(layers, x, std::move(in));
         std::vector<V> out;
         for (const std::vector<Planned>& layer : layers_) {
             for (const Planned& n : layer) check_inputs(n.w.size(), in.size());
@@ -227,7 +230,7 @@ public:
             out = std::move(next);
             in = operands_of(out);
         }
-        return mlp_result(std::move(out));
+        return mlp_result(std::move(out), layers_.size(), x);
     }
 
 private:
@@ -370,8 +373,9 @@ void bind_nn(nb::module_& m) {
           nb::sig("def mlp_forward(mlp: object, x: collections.abc.Iterable[Value | "
                   "typing.SupportsFloat]) -> Value | list[Value]"),
           "MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for\n"
-          "several outputs). What it reads from the model is kept for the next call while\n"
-          "the model's structure stays the same.");
+          "several outputs; x itself when there are no layers, as micrograd). What it reads\n"
+          "from the model is kept for the next call while the model's structure stays the\n"
+          "same.");
     m.def(
         "register_nn",
         [](nb::type_object neuron, nb::type_object layer) {

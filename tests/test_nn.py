@@ -156,6 +156,15 @@ def test_one_neuron_layer_returns_bare_value() -> None:
     assert isinstance(nn.MLP(3, [4, 1])([1.0, 2.0, 3.0]), Value)
 
 
+def test_mlp_without_layers_returns_its_input_as_micrograd() -> None:
+    x = [1.0, 2.0]
+    assert mgnn.MLP(2, [])(x) is x  # micrograd's loop over no layers leaves x as it was
+    ours = nn.MLP(2, [])
+    assert ours(x) is x
+    assert ours(x) is x  # through the plan kept since the first call
+    assert ours.parameters() == []
+
+
 def test_neuron_returns_value_and_relu() -> None:
     n = nn.Neuron(2)
     n.w[0].data, n.w[1].data, n.b.data = 1.0, -2.0, 0.5

@@ -256,8 +256,9 @@ def layer_forward(neurons: Iterable[object], x: Iterable[Value | SupportsFloat])
 def mlp_forward(mlp: object, x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
     """
     MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for
-    several outputs). What it reads from the model is kept for the next call while
-    the model's structure stays the same.
+    several outputs; x itself when there are no layers, as micrograd). What it reads
+    from the model is kept for the next call while the model's structure stays the
+    same.
     """
 
 def register_nn(neuron: type, layer: type) -> None:
