@@ -94,7 +94,6 @@ PyType_Slot number_slots[] = {
     {0, nullptr},
 };
 
-// A Python list or tuple of values of one precision, as handles (TypeError otherwise).
 // micrograd labels x**k as f"**{k}" with k as given: "**2" for an int, "**0.1" for a float.
 // A float32 exponent prints as the shortest decimal that reads back as that float32, so
 // Value32(x) ** 0.1 is labelled "**0.1" too.
