@@ -46,8 +46,9 @@ namespace detail {
 // Node::flags bits.
 inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
 inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants to see it die
-// A fused neuron's inner grads (Fused): all 0 while neither flag is set; all equal to
-// Fused::grad after its first backward (flag_fused_uniform); in the arrays after more.
+// A fused neuron's inner grads (Fused): all 0 while neither flag is set; all equal to the
+// node's inner_grad after its first backward (flag_fused_uniform); in the arrays of
+// inner_grads after more (flag_fused_arrays).
 inline constexpr std::uint8_t flag_fused_uniform = 4;
 inline constexpr std::uint8_t flag_fused_arrays = 8;
 // A fused neuron whose bias, weights and inputs are all leaves: the walks of backward()
@@ -210,8 +211,7 @@ void free_grads(Node<T>& node) noexcept {
 
 // Returns the block of a dead node flagged flag_in_block, whose neuron has n inputs.
 template <class T>
-void free_block(Node<T>* dead, std::size_t n) noexcept {
-    Context<T>& ctx = context<T>();
+void free_block(Context<T>& ctx, Node<T>* dead, std::size_t n) noexcept {
     if (dead->flags & flag_has_extra) ctx.on_free(dead);
     ctx.blocks.deallocate(dead, Fused<T>::block_bytes(n));
     --ctx.block_nodes;
@@ -219,9 +219,8 @@ void free_block(Node<T>* dead, std::size_t n) noexcept {
 
 // Returns a dead node's storage, to the arena or, with its Fused part, to the block pool.
 template <class T>
-void free_storage(Node<T>* dead) noexcept {
-    if (dead->flags & flag_in_block) return free_block(dead, fused_part(*dead).n);
-    Context<T>& ctx = context<T>();
+void free_storage(Context<T>& ctx, Node<T>* dead) noexcept {
+    if (dead->flags & flag_in_block) return free_block(ctx, dead, fused_part(*dead).n);
     if (dead->flags & flag_has_extra) ctx.on_free(dead);
     ctx.arena.deallocate(dead);
 }
@@ -232,16 +231,17 @@ void free_storage(Node<T>* dead) noexcept {
 template <class T>
 void release(Node<T>* n) noexcept {
     if (--n->refs != 0) return;
-    auto& work = context<T>().work;
+    Context<T>& ctx = context<T>();
+    auto& work = ctx.work;
     // A leaf that dies is freed at once; the next node to free is the first other input
     // that died with `dead`, and the rest wait on `work`. So a chain is freed in order,
     // from its end, without touching `work`, and the free list hands the slots out again
     // in the order they were first used.
     Node<T>* next = n;
-    auto drop = [&work, &next](Node<T>* input) {
+    auto drop = [&ctx, &work, &next](Node<T>* input) {
         if (input == nullptr || --input->refs != 0) return;
         if (input->op == Op::leaf) {
-            free_storage(input);
+            free_storage(ctx, input);
         } else if (next == nullptr) {
             next = input;
         } else {
@@ -268,9 +268,9 @@ void release(Node<T>* n) noexcept {
             drop_row(f.w);
             drop_row(f.x);
             free_grads(*dead);
-            free_block(dead, n);
+            free_block(ctx, dead, n);
         } else {
-            free_storage(dead);
+            free_storage(ctx, dead);
         }
     }
 }
