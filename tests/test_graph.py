@@ -206,7 +206,8 @@ def replay_case(seed: int, family: str, dtype: Dtype) -> list[str]:
             fresh[i].grad = start[i]
         fresh[-1].backward()
         names = [f"round {r}: v{i} = {prog[i]}" for i in reach]
-        problems += mismatches([nodes[i] for i in reach], [fresh[i] for i in reach], names)
+        found = mismatches([nodes[i] for i in reach], [fresh[i] for i in reach], names)
+        problems += sorted(found, key=lambda p: ": data " not in p)  # causes first
         diff = g.check()
         if not (type(diff) is float and diff == 0.0):
             problems.append(f"round {r}: check() = {diff!r} after an exact replay")
@@ -367,7 +368,7 @@ def build_loss(name: str, model: nn.MLP, xs: Sequence[Sequence[mg.Value]],
         rows = [o for o in outs if isinstance(o, list)]
         return nn.cross_entropy_loss(rows, targets), flat
     if name == "l2_penalty":
-        return nn.l2_penalty(model.parameters(), 1e-3) + flat[0], flat
+        return nn.l2_penalty(model.parameters() + flat, 1e-3), flat
     if name == "demo_total":
         return nn.hinge_loss(flat, targets) + nn.l2_penalty(model.parameters(), 1e-4), flat
     loss_fn: Any = getattr(nn, name)

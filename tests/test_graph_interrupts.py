@@ -70,6 +70,7 @@ def attempts(which):
             g.forward()
         leaf.grad = 0.0
         call = g.forward if which == "forward" else g.backward
+        t_call = math.inf                         # a SIGINT may land before the call
         try:
             helper.go(delay)
             t_call = time.monotonic()
