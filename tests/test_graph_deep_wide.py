@@ -27,14 +27,17 @@ SLOW = os.environ.get("MICROGRAD_SLOW") == "1"
 DEPTH = int(1_000_000 * SCALE)
 WIDTH = int(1_000_000 * SCALE)
 
-# kind, dtype, n: build a chain of n ops from the leaves x0 and c, capture it with
-# inputs [x0, c], set new inputs, replay (twice backward), and report what it saw.
+# kind, dtype, n: build a chain of n ops (or fused neurons, each taking the last one's
+# output) from the leaves x0 and c, capture it with inputs [x0, c], set new inputs,
+# replay (twice backward), and report what it saw.
 CHAIN_SCRIPT = r"""
 import gc, json, sys
 import micrograd_cpp as mg
 
 kind, dtype, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cls = mg.Value32 if dtype == "float32" else mg.Value
+neuron = mg.nn.Neuron(1, nonlin=False)  # for kind "neuron": x_k = c * x_{k-1} + bias
+neuron.w, neuron.b = [], cls(0.25)      # the bias: held throughout, counted in base
 
 def live():
     gc.collect()
@@ -43,8 +46,9 @@ def live():
 def chain(x0, c):
     # every 1000th node kept, as a user might keep some handles
     x, kept = x0, []
+    neuron.w = [c]
     for k in range(n):
-        x = x + c if kind == "add" else (x * c).tanh()
+        x = x + c if kind == "add" else (x * c).tanh() if kind == "tanh" else neuron([x])
         if k % 1000 == 0:
             kept.append(x)
     return x, kept
@@ -55,7 +59,7 @@ root, kept = chain(x0, c)
 out = {"built": live() - base}
 g = mg.Graph(root, inputs=[x0, c])
 out["len"] = len(g)
-new = [3.5, -2.0] if kind == "add" else [0.25, 1.1]
+new = {"add": [3.5, -2.0], "tanh": [0.25, 1.1], "neuron": [0.25, -0.999]}[kind]
 g.set_inputs(new)
 g.forward()
 g.backward()
@@ -76,6 +80,7 @@ e_root, e_kept = chain(e_x0, e_c)  # a second eager graph on the same leaves
 e_root.backward()
 out["eager"].update(x0_grad2=e_x0.grad, c_grad2=e_c.grad)
 del e_x0, e_c, e_root, e_kept
+neuron.w = []  # it held e_c
 
 # the graph keeps its nodes alive without handles; handles keep theirs without the graph
 held = live() - base
@@ -106,8 +111,8 @@ def pairs_same(got: list[list[float]], want: list[list[float]]) -> bool:
 
 
 def check_chain(res: dict[str, Any], kind: str, n: int) -> None:
-    assert res["built"] == n + 2  # n op nodes and the two leaves
-    assert res["len"] == n + 2
+    assert res["built"] == n + 2  # n op nodes (a neuron is one), x0 and c
+    assert res["len"] == n + (3 if kind == "neuron" else 2)  # and the neuron's bias
     assert res["check"] == 0.0
     eager = res["eager"]
     assert same(res["data"], eager["data"])
@@ -124,12 +129,12 @@ def check_chain(res: dict[str, Any], kind: str, n: int) -> None:
     # the graph alone kept every node alive: dropping the handles freed nothing
     assert res["after_handles"] == 0
     assert res["root_data_via_graph"] == res["data"]
-    assert res["after_graph"] == 2  # the leaves x0 and c, still held
+    assert res["after_graph"] == 2  # x0 and c, still held
     assert res["after_all"] == 0
 
 
 @pytest.mark.parametrize(("kind", "dtype"), [("add", "float64"), ("add", "float32"),
-                                             ("tanh", "float64")])
+                                             ("tanh", "float64"), ("neuron", "float64")])
 def test_deep_chain_captures_and_replays(kind: str, dtype: str) -> None:
     n = DEPTH if kind == "add" else DEPTH // 2  # tanh: two nodes per step
     res = run_chain(kind, dtype, n)
@@ -276,6 +281,27 @@ def test_the_graph_keeps_its_nodes_alive(cls: Any, dtype: Dtype) -> None:
     assert [x.data for x in g.inputs] == [2.0, 0.25]
     del g
     assert live(dtype) == base
+
+
+def test_recapture_after_expanding_a_neuron_leaks_nothing() -> None:
+    """A neuron expanded after capture (its _prev read) makes the graph capture again:
+    the nodes of both captures are freed with the graph."""
+    base = live()
+    random.seed(4)
+    model = nn.MLP(2, [3, 1])
+    xs = [mg.Value(0.5), mg.Value(-0.5)]
+    score = model(xs)
+    assert isinstance(score, mg.Value)
+    g = mg.Graph(score, inputs=xs)
+    replay(g)
+    assert len(score._prev) == 2  # reading it expands the output neuron
+    g.set_inputs([1.0, 2.0])
+    replay(g)
+    held = live()
+    del g
+    assert live() == held
+    del score, xs, model
+    assert live() == base
 
 
 def test_capture_failure_leaks_nothing() -> None:
