@@ -1,7 +1,8 @@
 // bench/core.cpp: the C++ core alone (no Python), next to a minimal flat-tape baseline.
 //
 //   core ENGINE WORKLOAD SIZE [DATA]
-//     ENGINE    micrograd (the header-only core) | tape (the flat-tape floor below) |
+//     ENGINE    micrograd (the header-only core) | replay (the same, its graph captured once and
+//               replayed: micrograd::Graph; moons only) | tape (the flat-tape floor below) |
 //               tape-fused (the same tape with one entry per neuron; moons only)
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -162,7 +164,7 @@ struct MoonsRun {
 // The demo step with micrograd-cpp's own builders (micrograd::neuron for every neuron of
 // every layer, each layer's neurons sharing one row of inputs and each neuron its row of
 // weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
-MoonsRun moons_micrograd(const Moons& m, int steps) {
+MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
     using V = micrograd::Value<double>;
     using Row = micrograd::NodeRow<double>;
     const std::vector<V> params(m.params.begin(), m.params.end());
@@ -182,7 +184,17 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
     MoonsRun run;
     std::vector<const V*> x;
     std::vector<V> scores, h, next;
+    std::optional<micrograd::Graph<double>> graph;  // replay: the first step's, captured
     for (int k = 0; k < steps; ++k) {
+        if (graph) {
+            graph->forward();
+            opt.zero_grad();
+            graph->backward();
+            opt.set_lr(learning_rate(k));
+            opt.step();
+            run.loss = graph->root().data();
+            continue;
+        }
         scores.clear(), h.clear(), next.clear();  // the last step's graph goes
         const std::size_t live_before = micrograd::arena_stats<double>().live;
         for (std::size_t s = 0; s < m.y.size(); ++s) {
@@ -200,6 +212,7 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
         }
         V loss = micrograd::hinge_loss(scores, m.y) + micrograd::l2_penalty(params, kAlpha);
         run.nodes_per_step = micrograd::arena_stats<double>().live - live_before;
+        if (replay) graph.emplace(loss);
         opt.zero_grad();
         loss.backward();
         opt.set_lr(learning_rate(k));
@@ -286,7 +299,8 @@ double deep_tape(long n) {
 
 int usage() {
     std::fprintf(stderr,
-                 "usage: core micrograd|tape|tape-fused moons STEPS DATA | core micrograd|tape deep N\n");
+                 "usage: core micrograd|replay|tape|tape-fused moons STEPS DATA | "
+                 "core micrograd|tape deep N\n");
     return 2;
 }
 
@@ -296,15 +310,17 @@ int main(int argc, char** argv) {
     if (argc < 4) return usage();
     const std::string engine = argv[1], workload = argv[2];
     const long size = std::atol(argv[3]);
-    const bool mg = engine == "micrograd", fused = engine == "tape-fused";
-    if ((!mg && !fused && engine != "tape") || size < 1) return usage();
+    const bool replay = engine == "replay", mg = engine == "micrograd" || replay,
+               fused = engine == "tape-fused";
+    if ((!mg && !fused && engine != "tape") || size < 1 || (replay && workload != "moons"))
+        return usage();
 
     if (workload == "moons" && argc == 5) {
         const Moons m = read_moons(argv[4]);
         const int steps = static_cast<int>(size);
         const PeakRss mem;
         const double start = now_ns();
-        const MoonsRun run = mg ? moons_micrograd(m, steps) : moons_tape(m, steps, fused);
+        const MoonsRun run = mg ? moons_micrograd(m, steps, replay) : moons_tape(m, steps, fused);
         const double per_step = (now_ns() - start) / steps;
         std::printf("{\"ns\": %.1f, \"unit\": \"step\", \"count\": %d, \"steps\": %d, \"loss\": %.17g, "
                     "\"peak_bytes\": %ld, \"ok\": true, \"note\": \"%zu nodes/step, %.1f ns/node\"}\n",
