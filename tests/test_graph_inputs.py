@@ -25,6 +25,7 @@ micrograd_cpp.
 
 from __future__ import annotations
 
+import array
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -101,6 +102,10 @@ KINDS: dict[str, Callable[[list[float]], Any]] = {
     "float32-3d": lambda v: np.array(v, dtype=np.float32).reshape(3, 1, 2),
     "float64-strided-1d": lambda v: np.array([x for x in v for _ in (0, 1)])[::2],
     "float64-readonly": lambda v: readonly(np.array(v)),
+    "float64-big-endian": lambda v: np.array(v, dtype=">f8"),
+    "float32-big-endian": lambda v: np.array(v, dtype=">f4"),
+    "array.array-d": lambda v: array.array("d", v),
+    "memoryview-f": lambda v: memoryview(array.array("f", v)),
 }
 
 
@@ -116,7 +121,8 @@ def test_set_inputs_accepts(kind: str, dtype: str) -> None:
     values = KINDS[kind](VALUES)
     g.set_inputs(values)
     # a float32 array holds the float32 roundings; those are the numbers written
-    want = [float(v) for v in np.ravel(values)] if isinstance(values, np.ndarray) else VALUES
+    iterables = ("list", "tuple", "generator", "map")
+    want = VALUES if kind in iterables else [float(v) for v in np.ravel(np.asarray(values))]
     check_written(g, xs, f, want, dtype)
 
 
