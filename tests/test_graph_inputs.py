@@ -36,7 +36,7 @@ import micrograd_cpp as mg
 import numpy as np
 import pytest
 from micrograd.engine import Value as MGValue
-from test_graph import Dtype, bits, live, same
+from test_graph import NOT_VALUES, Dtype, bits, live, same
 
 K = 6  # inputs of the standard graph
 CLASSES = {"float64": mg.Value, "float32": mg.Value32}
@@ -330,13 +330,12 @@ def test_capture_refuses_a_value_not_in_the_graph(dtype: Dtype) -> None:
     assert names_position(err, 2), str(err.value)
 
 
-@pytest.mark.parametrize("bad", [1.0, None, "a", MGValue(1.0), [mg.Value(1.0)]],
-                         ids=["float", "None", "str", "micrograd.Value", "list"])
-def test_capture_refuses_a_non_value_input(bad: Any) -> None:
+@pytest.mark.parametrize("kind", list(NOT_VALUES))
+def test_capture_refuses_a_non_value_input(kind: str) -> None:
     a, b = mg.Value(1.0), mg.Value(2.0)
     f = a * b
     with pytest.raises(TypeError) as err:
-        mg.Graph(f, inputs=[a, b, bad])
+        mg.Graph(f, inputs=[a, b, NOT_VALUES[kind]()])
     assert names_position(err, 2), str(err.value)
 
 
@@ -351,8 +350,8 @@ def test_capture_refuses_a_value_of_the_other_precision(dtype: Dtype) -> None:
     assert names_position(err, 1), str(err.value)
 
 
-@pytest.mark.parametrize("inputs", [5, mg.Value(1.0)], ids=["int", "Value"])
-def test_capture_refuses_inputs_that_are_not_a_sequence(inputs: Any) -> None:
+@pytest.mark.parametrize("kind", ["int", "Value"])
+def test_capture_refuses_inputs_that_are_not_a_sequence(kind: str) -> None:
     a = mg.Value(1.0)
     with pytest.raises(TypeError):
-        mg.Graph(a * a, inputs=inputs)
+        mg.Graph(a * a, inputs=5 if kind == "int" else mg.Value(1.0))
