@@ -91,6 +91,8 @@ PyType_Slot number_slots[] = {
     {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<T, std::divides<>>)},
     {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
     {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
+    {Py_tp_members, value_members<T>},  // weak references (see common.hpp)
+    {Py_tp_alloc, reinterpret_cast<void*>(refuse_alloc<T>)},
     {0, nullptr},
 };
 
