@@ -275,6 +275,10 @@ std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::st
     return out;
 }
 
+// Python's object protocols for Value and Value32: copy, deepcopy, pickle (protocols.cpp).
+template <class T>
+void bind_protocols(nb::class_<PyValue<T>>& c);
+
 void bind_values(nb::module_& m);
 void bind_nn(nb::module_& m);
 

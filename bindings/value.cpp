@@ -271,6 +271,7 @@ void bind_value(nb::module_& m, const char* doc) {
         "micrograd's repr: Value(data=..., grad=...).");
     // Make NumPy scalars defer to our reflected operators (np.float64(2) * v is a Value).
     c.attr("__array_ufunc__") = nb::none();
+    bind_protocols<T>(c);
 }
 
 }  // namespace
