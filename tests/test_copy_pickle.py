@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import multiprocessing
 import pickle
 import random
 import struct
@@ -318,6 +319,31 @@ def test_cloudpickle_round_trip() -> None:
     model2, opt2 = cloudpickle.loads(cloudpickle.dumps((model, opt)))
     assert [p.data for p in model2.parameters()] == [p.data for p in model.parameters()]
     assert opt2.__reduce__()[1][0][0] is model2.parameters()[0]
+
+
+def train_in_worker(job: tuple[nn.MLP, nn.SGD | nn.Adam]) -> tuple[nn.MLP, nn.SGD | nn.Adam]:
+    """Runs in a worker process: the model and optimizer arrive and leave pickled."""
+    model, opt = job
+    train(model, opt, 3)
+    return model, opt
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam"])
+def test_multiprocessing_round_trip(kind: str) -> None:
+    def fresh() -> tuple[nn.MLP, nn.SGD | nn.Adam]:
+        random.seed(11)
+        model = nn.MLP(2, [4, 1])
+        return model, make_optimizer(kind, model.parameters())
+
+    here, here_opt = fresh()
+    train(here, here_opt, 6)
+    job = fresh()
+    train(*job, 3)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(1) as pool:
+        (back, back_opt), = pool.map(train_in_worker, [job])
+    assert [bits(p.data) for p in back.parameters()] == [bits(p.data) for p in here.parameters()]
+    assert back_opt.__reduce__()[1][0][0] is back.parameters()[0]
 
 
 # ---- bad payloads
