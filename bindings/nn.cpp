@@ -90,15 +90,37 @@ void check_inputs(std::size_t weights, std::size_t inputs) {
 
 // Neuron.__call__ for the Python Neuron `neuron`. `weights` is the caller's scratch space.
 // Everything that may run Python code (attribute lookups, bool()) happens before the
-// weights are borrowed and used: no one can drop them between.
+// weights are borrowed and used: no one can drop them between. A number among the weights
+// or as the bias computes as in micrograd: a new constant leaf at each call.
 V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
     const NeuronAttrs attrs = read_neuron(neuron);
     nb::list w = borrowed_list(attrs.w, "Neuron.w");
     check_inputs(nb::len(w), x.size());
     weights.clear();
-    for (nb::handle h : w) weights.push_back(&item_value<double>(h, "Neuron.w"));  // `w` owns them
-    return micrograd::neuron(weights.data(), single_value(attrs.b, "Neuron.b"), x.data(), x.size(),
-                             attrs.relu);
+    bool all_values = true;
+    for (nb::handle h : w) all_values &= Py_TYPE(h.ptr()) == py_type<double>;
+    std::vector<V> constants;  // the numbers' leaves (reserved: `weights` points into it)
+    nb::list items;            // with numbers: a copy, as converting them runs Python code
+    if (all_values) {
+        for (nb::handle h : w) weights.push_back(&nb::inst_ptr<PyValue<double>>(h)->v);
+    } else {
+        items = as_list(w, "Neuron.w");
+        const Operands ws = operands<double>(items, "Neuron.w");  // `items` owns the values
+        constants.reserve(ws.size());
+        for (const auto& wi : ws)
+            weights.push_back(wi.value ? wi.value : &constants.emplace_back(wi.number));
+    }
+    std::optional<V> bias;
+    if (Py_TYPE(attrs.b.ptr()) != py_type<double>) {
+        auto number = as_real(attrs.b);
+        if (!number)
+            throw nb::type_error(
+                ("Neuron.b must be a Value or a number, not '" + py_type_name(attrs.b) + "'")
+                    .c_str());
+        bias.emplace(*number);
+    }
+    return micrograd::neuron(weights.data(), bias ? *bias : single_value(attrs.b, "Neuron.b"),
+                             x.data(), x.size(), attrs.relu);
 }
 
 // nn.Neuron and nn.Layer, and their own __call__, registered by micrograd_cpp.nn when it
