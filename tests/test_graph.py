@@ -421,14 +421,7 @@ def state(model: nn.MLP, loss: mg.Value, outs: Sequence[mg.Value]) -> list[float
     return values + [v for p in model.parameters() for v in (p.data, p.grad)]
 
 
-# cross_entropy_loss takes each row's largest score as a constant (losses.hpp), computed
-# from data when the graph is built: a replay keeps the captured one.
-SHIFT_BUG = pytest.mark.xfail(strict=True, reason="cross_entropy_loss's shift is frozen at "
-                              "capture: replay differs from eager (overflows far from it)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SHIFT_BUG)
-                                  if n == "cross_entropy_loss" else n for n in LOSSES])
+@pytest.mark.parametrize("name", LOSSES)
 def test_mlp_and_loss_replay_equals_eager(name: str) -> None:
     """A mini-batch training loop: new inputs through set_inputs, parameters moved by
     hand, zero_grad, replay; each step equals the eager build of the same step."""
@@ -460,7 +453,6 @@ def test_mlp_and_loss_replay_equals_eager(name: str) -> None:
         assert g.check() == 0.0
 
 
-@SHIFT_BUG
 def test_cross_entropy_replay_far_from_the_captured_scores() -> None:
     """cross_entropy_loss subtracts each row's largest score inside the exp, so that large
     scores do not overflow. Replayed with scores 1000 above those seen at capture, it must
