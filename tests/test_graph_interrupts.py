@@ -196,7 +196,9 @@ print(json.dumps({"outcomes": outcomes, "equal": got == want}))
 
 
 def test_signal_handler_reentering_a_replay() -> None:
-    res = run_child(REENTRANT_SCRIPT, str(max(100, NODES // 700)))  # ~3,000 rows: 4*10^5
+    # 3,000 rows: 4*10^5 entries, several signal polls (every 65,536) per replay, whatever
+    # MICROGRAD_SCALE says
+    res = run_child(REENTRANT_SCRIPT, "3000")
     print(f"\n{res['outcomes']}")
     for name, seen in res["outcomes"].items():
         # Some landed inside a replay (a timer still pending when it returns is cancelled):
