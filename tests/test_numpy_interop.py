@@ -66,9 +66,10 @@ def test_float_array_with_a_value() -> None:
     floats = np.array([1.0, 2.5])
     out, mout = floats * v, floats * mv
     assert isinstance(out, np.ndarray) and [o.data for o in out] == [m.data for m in mout]
-    out = v + floats  # micrograd: Value(data=array([3., 4.5])), see the module docstring
-    assert [o.data for o in out] == [3.0, 4.5]
-    assert [o.data for o in v**np.array([2, 3])] == [4.0, 8.0]
+    summed: Any = v + floats  # micrograd: Value(data=array([3., 4.5])), see the docstring
+    assert [o.data for o in summed] == [3.0, 4.5]
+    powers: Any = v ** np.array([2, 3])
+    assert [o.data for o in powers] == [4.0, 8.0]
 
 
 def test_two_dimensional_arrays_broadcast() -> None:
