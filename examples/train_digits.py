@@ -128,7 +128,7 @@ class BatchLoss:
         else:
             self.graph.backward()
         self.opt.step()
-        return self.loss.data
+        return float(self.loss.data)
 
 
 @dataclass
