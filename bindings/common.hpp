@@ -236,5 +236,6 @@ std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::st
 
 void bind_values(nb::module_& m);
 void bind_nn(nb::module_& m);
+void bind_graph(nb::module_& m);
 
 }  // namespace mgpy

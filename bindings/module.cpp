@@ -24,6 +24,7 @@ NB_MODULE(_core, m) {
     m.doc() = "C++ core of micrograd_cpp: scalar reverse-mode autograd on an arena of nodes.";
     mgpy::bind_values(m);
     mgpy::bind_nn(m);
+    mgpy::bind_graph(m);
     m.def(
         "arena_stats",
         [](const std::string& dtype) {

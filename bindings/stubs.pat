@@ -51,3 +51,7 @@
 \.(Value32|Value)\.__neg__$:
     def __neg__(self) -> \1:
         """-self (d/dx = -1)."""
+
+\.(Value32|Value)\.__abs__$:
+    def __abs__(self) -> \1:
+        """abs(self): as self.abs()."""

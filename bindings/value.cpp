@@ -84,6 +84,11 @@ PyObject* negative_slot(PyObject* x) noexcept {
 }
 
 template <class T>
+PyObject* absolute_slot(PyObject* x) noexcept {
+    return guarded([&] { return wrap<T>(value_of<T>(x).abs()); });
+}
+
+template <class T>
 PyType_Slot number_slots[] = {
     {Py_nb_add, reinterpret_cast<void*>(binary_slot<T, std::plus<>>)},
     {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<T, std::minus<>>)},
@@ -91,6 +96,7 @@ PyType_Slot number_slots[] = {
     {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<T, std::divides<>>)},
     {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
     {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
+    {Py_nb_absolute, reinterpret_cast<void*>(absolute_slot<T>)},
     {0, nullptr},
 };
 
@@ -238,27 +244,14 @@ void bind_value(nb::module_& m, const char* doc) {
         "so calling it twice accumulates (reset them with ``v.grad = 0`` or ``zero_grad()``).\n"
         "Ctrl-C stops a long backward with KeyboardInterrupt, leaving grads partly updated.");
 
-    struct Unary {
-        const char* name;
-        V (V::*fn)() const;
-        const char* doc;
-    };
-    const Unary unaries[] = {
-        {"relu", &V::relu,
-         "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0."},
-        {"tanh", &V::tanh, "tanh(x); d/dx = 1 - tanh(x)**2."},
-        {"sigmoid", &V::sigmoid, "1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x))."},
-        {"exp", &V::exp, "e**x (inf on overflow); d/dx = e**x."},
-        {"log", &V::log,
-         "Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x."},
-        {"softplus", &V::softplus,
-         "log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."},
-    };
-    for (const Unary& op : unaries) {
-        c.def(
-            op.name, [fn = op.fn](const Self& s) { return wrap<T>((s.v.*fn)()); },
-            nb::sig(sig(op.name, "self", "").c_str()), op.doc);
-    }
+    // One method per unary op of the table that names one (relu, tanh, ..., abs).
+    micrograd::for_each_op([&](Op op, auto row) {
+        using Row = decltype(row);
+        if constexpr (Row::method != nullptr)
+            c.def(
+                Row::method, [op](const Self& s) { return wrap<T>(s.v.apply(op)); },
+                nb::sig(sig(Row::method, "self", "").c_str()), Row::doc);
+    });
 
     c.def(
         "__repr__",

@@ -4,6 +4,7 @@
 #include "micrograd/arena.hpp"
 #include "micrograd/backward.hpp"
 #include "micrograd/fused.hpp"
+#include "micrograd/graph.hpp"
 #include "micrograd/losses.hpp"
 #include "micrograd/node.hpp"
 #include "micrograd/ops.hpp"

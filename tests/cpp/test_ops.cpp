@@ -49,6 +49,7 @@ Expected formula(Op op, double x, double y) {
         case Op::exp: return {std::exp(x), std::exp(x), 0};
         case Op::log: return {std::log(x), 1 / x, 0};
         case Op::softplus: return {std::log(1 + std::exp(x)), std::exp(x) / (1 + std::exp(x)), 0};
+        case Op::abs: return {std::sqrt(x * x), x / std::sqrt(x * x), 0};  // away from 0
         case Op::neuron:
         case Op::neuron_relu: break;  // not two-input ops: tested in test_neuron.cpp
     }
@@ -65,7 +66,8 @@ std::vector<Point> smooth_points() {
         pts.push_back({Op::pow, x, y});
     for (auto [x, k] : {std::pair{1.7, 2.0}, {-1.3, 3.0}, {0.6, -0.5}, {2.5, 0.5}, {-0.8, -2.0}})
         pts.push_back({Op::pow_const, x, k});
-    for (Op op : {Op::leaf, Op::neg, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::softplus})
+    for (Op op :
+         {Op::leaf, Op::neg, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::softplus, Op::abs})
         for (double x : {-2.1, -0.3, 0.4, 1.9}) pts.push_back({op, x, 0});
     for (double x : {0.2, 1.0, 3.7}) pts.push_back({Op::log, x, 0});
     return pts;
@@ -131,7 +133,7 @@ TEST_CASE_TEMPLATE("partials agree with central finite differences of forward", 
 TEST_CASE_TEMPLATE("unary ops leave dy at 0, and pow_const treats its exponent as a constant", T,
                    double, float) {
     for (Op op : {Op::neg, Op::pow_const, Op::relu, Op::tanh, Op::sigmoid, Op::exp, Op::log,
-                  Op::softplus}) {
+                  Op::softplus, Op::abs}) {
         const T out = micrograd::detail::forward(op, T(1.5), T(2));
         CHECK(micrograd::detail::partials(op, T(1.5), T(2), out).dy == T(0));
     }
@@ -172,6 +174,11 @@ TEST_CASE_TEMPLATE("IEEE edges and the pow rules of ops.hpp", T, double, float) 
         {Op::relu, 0.0, 0, 0, 0, 0},
         {Op::relu, -3.0, 0, 0, 0, 0},
         {Op::relu, NaN, 0, NaN, 0, 0},  // nan is not < 0, so it passes through
+        // abs: d/dx = sign(x), 0 at +-0 and at nan (PyTorch's sgn)
+        {Op::abs, 0.0, 0, 0, 0, 0},
+        {Op::abs, -0.0, 0, 0, 0, 0},
+        {Op::abs, NaN, 0, NaN, 0, 0},
+        {Op::abs, -Inf, 0, Inf, -1, 0},
         // pow_const: d/dx x**k is 0 when k == 0, even at x == 0 (not 0 * Inf)
         {Op::pow_const, 0.0, 0.0, 1, 0, 0},
         {Op::pow_const, 5.0, 0.0, 1, 0, 0},
@@ -208,6 +215,8 @@ TEST_CASE("op_name gives micrograd's labels") {
         {Op::relu, "ReLU"},       {Op::tanh, "tanh"},
         {Op::sigmoid, "sigmoid"}, {Op::exp, "exp"},
         {Op::log, "log"},         {Op::softplus, "softplus"},
+        {Op::abs, "abs"},         {Op::neuron, "+"},
+        {Op::neuron_relu, "ReLU"},
     };
     for (const auto& [op, label] : labels) CHECK(op_name(op) == label);
     CHECK(op_name(static_cast<Op>(200)) == std::string("?"));

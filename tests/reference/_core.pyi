@@ -46,6 +46,9 @@ class Value:
     def __neg__(self) -> Value:
         """-self (d/dx = -1)."""
 
+    def __abs__(self) -> Value:
+        """abs(self): as self.abs()."""
+
     def __truediv__(self, other: Value | SupportsFloat, /) -> Value:
         """
         self / other, IEEE division (x/0 is inf or nan). d/dx = 1/y, d/dy = -x/y**2.
@@ -121,6 +124,9 @@ class Value:
     def softplus(self) -> Value:
         """log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."""
 
+    def abs(self) -> Value:
+        """|x| (also abs(v)); d/dx = sign(x), 0 at 0 and at nan (as PyTorch)."""
+
     def __repr__(self) -> str:
         """micrograd's repr: Value(data=..., grad=...)."""
 
@@ -164,6 +170,9 @@ class Value32:
 
     def __neg__(self) -> Value32:
         """-self (d/dx = -1)."""
+
+    def __abs__(self) -> Value32:
+        """abs(self): as self.abs()."""
 
     def __truediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """
@@ -239,6 +248,9 @@ class Value32:
 
     def softplus(self) -> Value32:
         """log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x)."""
+
+    def abs(self) -> Value32:
+        """|x| (also abs(v)); d/dx = sign(x), 0 at 0 and at nan (as PyTorch)."""
 
     def __repr__(self) -> str:
         """micrograd's repr: Value(data=..., grad=...)."""
@@ -324,6 +336,74 @@ class Adam:
 
     @lr.setter
     def lr(self, arg: float, /) -> None: ...
+
+class Graph:
+    """
+    The graph reachable from ``root``, captured once as a flat program and replayed in C++.
+
+    ``forward()`` recomputes every interior node's data from the current data of every leaf
+    (parameters, inputs, constants), ``backward()`` is ``root.backward()`` on a freshly
+    built graph; both are bit for bit what rebuilding the same expression gives, and every
+    Value you hold shows the new numbers. ``inputs``: leaves of the graph that
+    ``set_inputs()`` writes, in order.
+
+    A replay sees the structure that was captured: branches taken on ``.data`` while the
+    graph was built, Python numbers computed from data (now constants), and the batch size
+    and model shape are frozen. Build and capture again when they change.
+    """
+
+    def __init__(self, root: Value | Value32, inputs: Iterable[Value | Value32] | None = None) -> None:
+        """
+        Capture the graph of ``root``. ``inputs``: distinct leaves of it, in the order
+        ``set_inputs()`` writes them (ValueError naming the position of one that is not).
+        """
+
+    def forward(self) -> None:
+        """
+        Recompute every interior node's data from the leaves' current data (and reset its
+        grad to 0, as in a freshly built graph). Ctrl-C stops it with KeyboardInterrupt,
+        leaving the nodes as they were.
+        """
+
+    def backward(self) -> None:
+        """
+        ``root.backward()`` as on a freshly built graph: interior grads start from 0, the
+        root's from 1, and leaves' grads accumulate (reset them with ``zero_grad()``). Uses
+        the data of the last ``forward()`` (or of the capture).
+        """
+
+    def set_inputs(self, values: Iterable[SupportsFloat]) -> None:
+        """
+        Write ``values`` into the inputs' data, in order: a float64 or float32 NumPy array
+        of any shape (read in C order, in C++) or any iterable of numbers. A wrong length or
+        type raises ValueError or TypeError and changes nothing.
+        """
+
+    def check(self) -> float:
+        """
+        Recompute every interior node from its inputs one node at a time, as the eager ops
+        do, and return the largest difference from the data it holds (0.0 after a replay;
+        inf where only one is nan). A debugging aid: it changes nothing.
+        """
+
+    def __len__(self) -> int:
+        """
+        The number of nodes in the graph, leaves included (a fused neuron is one).
+        """
+
+    @property
+    def root(self) -> Value | Value32:
+        """The Value the graph was captured from."""
+
+    @property
+    def inputs(self) -> list[Value | Value32]:
+        """The leaves ``set_inputs()`` writes, in order."""
+
+    @property
+    def dtype(self) -> str:
+        """'float64' for a graph of Values, 'float32' for one of Value32s."""
+
+    def __repr__(self) -> str: ...
 
 def arena_stats(dtype: str = 'float64') -> dict[str, int]:
     """

@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
-#include "ops.hpp"
+#include "node.hpp"
 
 namespace micrograd {
 namespace detail {
@@ -50,7 +51,7 @@ void propagate_fused(Node<T>& n) {
     Node<T>** w = f.w->nodes();
     Node<T>** x = f.x->nodes();
     const bool relu = n.op == Op::neuron_relu;
-    const T from_relu = relu ? partials(Op::relu, T(0), T(0), n.data).dx * n.grad : T(0);
+    const T from_relu = relu ? op::Relu::partials(T(0), T(0), n.data).dx * n.grad : T(0);
     if (!(n.flags & (flag_fused_uniform | flag_fused_arrays))) {
         // The first time every inner grad goes from 0 to the same g (0 + g: -0.0 becomes
         // 0.0, as micrograd's `grad += g` from 0). Only b gets s[0]'s own grad: n.grad
@@ -92,37 +93,29 @@ void propagate_fused(Node<T>& n) {
     }
 }
 
-// Adds n's gradient, times its local derivatives, into its inputs.
+// Adds n's gradient, times its local derivatives, into its inputs. Each op's partials
+// are inlined from its row, so add's `1 * g` compiles to `g`, as written out by hand.
 template <class T>
 void propagate(Node<T>& n) {
-    if (is_fused(n.op)) return propagate_fused(n);
-    Node<T>& x = *n.a;
-    // The commonest ops in line (the partials 1, -1, y and x, multiplied out exactly: 1 * g
-    // is g, -1 * g is -g); the rest through the op table.
-    switch (n.op) {
-        case Op::add:
-            x.grad += n.grad;
-            n.b->grad += n.grad;
-            return;
-        case Op::sub:
-            x.grad += n.grad;
-            n.b->grad += -n.grad;
-            return;
-        case Op::mul:
-            x.grad += n.b->data * n.grad;
-            n.b->grad += x.data * n.grad;
-            return;
-        default: break;
-    }
-    if (is_binary(n.op)) {
-        Node<T>& y = *n.b;
-        const Partials<T> p = partials(n.op, x.data, y.data, n.data);
-        x.grad += p.dx * n.grad;
-        y.grad += p.dy * n.grad;
-    } else {
-        const T second = n.op == Op::pow_const ? n.k : T(0);
-        x.grad += partials(n.op, x.data, second, n.data).dx * n.grad;
-    }
+    visit(
+        n.op,
+        [&n](auto row) {
+            using Rule = decltype(row);
+            if constexpr (Rule::arity == op::many) {
+                propagate_fused(n);
+            } else if constexpr (Rule::arity == 2) {
+                Node<T>& x = *n.a;
+                Node<T>& y = *n.b;
+                const Partials<T> p = Rule::partials(x.data, y.data, n.data);
+                x.grad += p.dx * n.grad;
+                y.grad += p.dy * n.grad;
+            } else if constexpr (Rule::arity == 1) {
+                Node<T>& x = *n.a;
+                x.grad += Rule::partials(x.data, Rule::constant ? n.k : T(0), n.data).dx * n.grad;
+            }
+            return 0;
+        },
+        0);
 }
 
 // Zeroes the counts `backward(root)` leaves behind when it stops early. Every node with a
@@ -157,51 +150,70 @@ struct Interrupted : std::exception {
     const char* what() const noexcept override { return "backward() was interrupted"; }
 };
 
-// micrograd's backward(): sets root's grad to 1, then adds into the grad of every node
-// reachable from root its contribution. Grads are not zeroed first, so calling it twice
-// accumulates exactly as micrograd does.
-//
-// The order is Kahn's topological sort rather than micrograd's recursive DFS: a first walk
-// counts, for each interior node, its consumers reachable from root (`pending`); a second
-// propagates a node once all of them have propagated into it. Both walks use one explicit
-// stack, so memory grows with the graph's width, not its depth or size: a chain of ten
-// million nodes needs a stack of one. Leaves only receive gradients: no walk visits them.
-// If it stops early (std::bad_alloc growing its stack or a neuron's arrays, or Interrupted), the
-// counts are reset and the exception propagates; grads may then hold part of this backward's
-// contributions.
+namespace detail {
+
+// Holds Context::in_backward while a walk (or a replay: graph.hpp) runs. Code run by the
+// interrupt poll (a Python signal handler) could start another one; the nodes' counts
+// belong to the running walk, so that is refused.
 template <class T>
-void backward(Node<T>* root) {
-    auto& ctx = detail::context<T>();
-    // Code run by the interrupt poll (a Python signal handler) could call backward() again;
-    // the nodes' counts belong to the running walk, so that is refused.
-    if (ctx.in_backward)
-        throw std::logic_error(
-            "backward() was called while another backward() is running (from a signal "
-            "handler?); call it after that one has returned");
-    root->grad = T(1);
-    if (root->op == Op::leaf) return;
-    struct Running {
-        bool& flag;
-        ~Running() { flag = false; }
-    } running{ctx.in_backward = true};
+class Walking {
+public:
+    Walking(Context<T>& ctx, const char* what) : flag_(ctx.in_backward) {
+        if (flag_)
+            throw std::logic_error(std::string(what) +
+                                   " was called while another backward() is running (or a graph "
+                                   "replay; from a signal handler?): call it after that returns");
+        flag_ = true;
+    }
+    Walking(const Walking&) = delete;
+    Walking& operator=(const Walking&) = delete;
+    ~Walking() { flag_ = false; }
+
+private:
+    bool& flag_;
+};
+
+// Polls Context::interrupted every poll_interval calls; throws Interrupted when it says so.
+template <class T>
+class Poll {
+public:
+    explicit Poll(const Context<T>& ctx) : interrupted_(ctx.interrupted) {}
+    void operator()() {
+        if (--until_ != 0) return;
+        until_ = poll_interval;
+        if (interrupted_ != nullptr && interrupted_()) throw Interrupted();
+    }
+
+private:
+    bool (*interrupted_)() noexcept;
+    unsigned until_ = poll_interval;
+};
+
+// Calls each(n) for every interior node n reachable from root, each after all of its
+// consumers reachable from root: the order in which backward() propagates. Kahn's
+// topological sort rather than micrograd's recursive DFS: a first walk counts, for each
+// interior node, its consumers reachable from root (`pending`); a second hands a node to
+// `each` once all of them have been handed. Both walks use one explicit stack, so memory
+// grows with the graph's width, not its depth or size: a chain of ten million nodes needs
+// a stack of one. Leaves are never visited. The order depends on the graph alone, never on
+// its data. Runs under a Walking guard; if it stops early (std::bad_alloc growing its
+// stack, or what `each` throws, or Interrupted), the counts are reset and the exception
+// propagates.
+template <class T, class Each>
+void consumers_first(Context<T>& ctx, Node<T>* root, Each each) {
     auto& stack = ctx.stack;
     stack.clear();
-    unsigned until_poll = detail::poll_interval;
-    auto poll = [&] {
-        if (--until_poll != 0) return;
-        until_poll = detail::poll_interval;
-        if (ctx.interrupted != nullptr && ctx.interrupted()) throw Interrupted();
-    };
+    Poll<T> poll(ctx);
     try {
         stack.push_back(root);
         while (!stack.empty()) {
             Node<T>* n = stack.back();
             stack.pop_back();
-            detail::for_each_interior_input(
+            for_each_interior_input(
                 *n,
                 [&stack](Node<T>* in) {
                     // first sight: count its inputs (a neuron of leaves has none to count)
-                    if (in->pending++ == 0 && !(in->flags & detail::flag_fused_leaves))
+                    if (in->pending++ == 0 && !(in->flags & flag_fused_leaves))
                         stack.push_back(in);
                 },
                 [](Row<T>* row) { return row->pending++ == 0; });
@@ -211,8 +223,8 @@ void backward(Node<T>* root) {
         while (!stack.empty()) {
             Node<T>* n = stack.back();
             stack.pop_back();
-            detail::propagate(*n);
-            detail::for_each_interior_input(
+            each(*n);
+            for_each_interior_input(
                 *n,
                 [&stack](Node<T>* in) {
                     if (--in->pending == 0) stack.push_back(in);
@@ -221,9 +233,25 @@ void backward(Node<T>* root) {
             poll();
         }
     } catch (...) {
-        detail::reset_counts(root, stack);
+        reset_counts(root, stack);
         throw;
     }
+}
+
+}  // namespace detail
+
+// micrograd's backward(): sets root's grad to 1, then adds into the grad of every node
+// reachable from root its contribution, in detail::consumers_first's order. Grads are not
+// zeroed first, so calling it twice accumulates exactly as micrograd does. If it stops
+// early (std::bad_alloc, or Interrupted), grads may hold part of this backward's
+// contributions.
+template <class T>
+void backward(Node<T>* root) {
+    auto& ctx = detail::context<T>();
+    const detail::Walking<T> walking(ctx, "backward()");
+    root->grad = T(1);
+    if (root->op == Op::leaf) return;
+    detail::consumers_first(ctx, root, [](Node<T>& n) { detail::propagate(n); });
 }
 
 }  // namespace micrograd

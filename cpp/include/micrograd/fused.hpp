@@ -142,6 +142,7 @@ void expand(Node<T>* node) {
     Fused<T>* f = &detail::fused_part(*node);
     const std::size_t n = f->n;
     ctx.arena.reserve(2 * n);  // n products, at most n sums: cannot fail below
+    ++ctx.expansions;
     const bool relu = node->op == Op::neuron_relu;
     const bool uniform = node->flags & detail::flag_fused_uniform;
     const bool arrays = node->flags & detail::flag_fused_arrays;

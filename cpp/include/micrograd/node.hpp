@@ -7,35 +7,9 @@
 #include <vector>
 
 #include "arena.hpp"
+#include "ops.hpp"
 
 namespace micrograd {
-
-// The operation that produced a node. ops.hpp gives each one its value and partials.
-enum class Op : std::uint8_t {
-    leaf,       // a value made by the user or from a constant: no inputs
-    add,        // x + y
-    sub,        // x - y
-    mul,        // x * y
-    div,        // x / y
-    neg,        // -x
-    pow_const,  // x ** k, k a constant stored in the node
-    pow,        // x ** y, both values in the graph
-    relu,
-    tanh,
-    sigmoid,
-    exp,
-    log,
-    softplus,  // log(1 + exp(x)), computed without overflow
-    // A whole neuron in one node: micrograd's graph for sum((wi*xi ...), b) (neuron) or its
-    // relu (neuron_relu), kept as arrays (Fused) instead of 2n or 2n + 1 nodes. It reports
-    // the op of that graph's last node ('+' or 'ReLU'); expand() turns it into that graph.
-    neuron,
-    neuron_relu,
-};
-
-inline constexpr bool is_fused(Op op) noexcept {
-    return op == Op::neuron || op == Op::neuron_relu;
-}
 
 template <class T>
 struct Row;
@@ -144,7 +118,8 @@ struct Context {
     std::size_t block_nodes = 0;  // nodes flagged flag_in_block
     std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;  // backward(): nodes to visit
-    bool in_backward = false;     // backward() is running (its counts are in the nodes)
+    bool in_backward = false;     // backward() or a replay is running (detail::Walking)
+    std::uint64_t expansions = 0;  // fused neurons expand()ed so far: a Graph checks its own
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.
     void (*on_free)(Node<T>*) noexcept = nullptr;
@@ -162,10 +137,6 @@ Context<T>& context() {
 template <class T>
 Arena<Node<T>>& arena() {
     return context<T>().arena;
-}
-
-inline constexpr bool is_binary(Op op) noexcept {
-    return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow;
 }
 
 // Makes the node in storage n (an arena slot, or a block) hold an op's result.

@@ -1,6 +1,8 @@
 // micrograd/value.hpp: Value<T>, the user-facing handle to a node, and its operators.
 #pragma once
 
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -56,7 +58,7 @@ public:
     friend Value operator*(const Value& x, const Value& y) { return binary(Op::mul, x, y); }
     friend Value operator/(const Value& x, const Value& y) { return binary(Op::div, x, y); }
     friend Value pow(const Value& x, const Value& y) { return binary(Op::pow, x, y); }
-    Value operator-() const { return unary(Op::neg); }
+    Value operator-() const { return apply(Op::neg); }
 
     // x ** k for a constant k; an integral k is remembered for micrograd's "**2" label.
     template <class K, std::enable_if_t<std::is_arithmetic_v<K>, int> = 0>
@@ -70,12 +72,20 @@ public:
         return out;
     }
 
-    Value relu() const { return unary(Op::relu); }
-    Value tanh() const { return unary(Op::tanh); }
-    Value sigmoid() const { return unary(Op::sigmoid); }
-    Value exp() const { return unary(Op::exp); }
-    Value log() const { return unary(Op::log); }
-    Value softplus() const { return unary(Op::softplus); }
+    // A unary op of the table with no constant (relu, tanh, ...): what the methods below do.
+    Value apply(Op op) const {
+        if (arity(op) != 1 || op == Op::pow_const)
+            throw std::invalid_argument(std::string("apply: '") + op_name(op) +
+                                        "' is not a unary op without a constant");
+        return Value(make(op, detail::forward(op, data(), T(0)), n_, nullptr));
+    }
+    Value relu() const { return apply(Op::relu); }
+    Value tanh() const { return apply(Op::tanh); }
+    Value sigmoid() const { return apply(Op::sigmoid); }
+    Value exp() const { return apply(Op::exp); }
+    Value log() const { return apply(Op::log); }
+    Value softplus() const { return apply(Op::softplus); }
+    Value abs() const { return apply(Op::abs); }
 
 private:
     explicit Value(node_type* n) noexcept : n_(n) { detail::retain(n_); }
@@ -85,9 +95,6 @@ private:
     }
     static Value binary(Op op, const Value& x, const Value& y) {
         return Value(make(op, detail::forward(op, x.data(), y.data()), x.n_, y.n_));
-    }
-    Value unary(Op op) const {
-        return Value(make(op, detail::forward(op, data(), T(0)), n_, nullptr));
     }
 
     node_type* n_;

@@ -1,0 +1,391 @@
+// micrograd/graph.hpp: a captured graph as a flat program, replayed forward and backward.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fused.hpp"
+
+namespace micrograd {
+
+// Graph<T>: the graph reachable from a root, recorded once as a program over arrays (CppAD's
+// ADFun, tinygrad's TinyJit) and replayed:
+//
+//     Value<double> loss = ...;          // built once, from parameters and inputs (leaves)
+//     Graph<double> g(loss, {x0, x1});  // x0, x1: leaves that set_inputs() writes
+//     for (...) {
+//         g.set_inputs(batch, 2);
+//         g.forward();                   // every interior node's data, from the leaves' data
+//         g.backward();                  // as loss.backward() on a freshly built graph
+//         ...update the parameters' data from their grads...
+//     }
+//
+// Every node of the graph gets a slot: the leaves first, then the interior nodes in a
+// topological order, one program entry each (struct of arrays: op code, input slots, and
+// for a fused neuron its weights' and inputs' slots). forward() reads every leaf's data
+// (parameters, inputs and constants are read live), computes the entries into an array
+// and writes the results to the nodes, so every handle shows them. backward() sweeps the
+// entries in reverse with each op's partials from ops.hpp, and writes the grads to the
+// nodes: leaves accumulate, interior nodes start from 0 and the root from 1, as in
+// backward() on a freshly built graph.
+//
+// Bit for bit the eager result: each entry computes what its node's op computes, and the
+// reverse sweep is backward()'s own order (detail::consumers_first), so every grad
+// receives the same contributions in the same order. Fused neurons are one entry each;
+// one expand()ed since capture (its `_prev` was read) makes the next replay capture the
+// graph again (the expanded nodes are micrograd's, with the same values).
+//
+// What a replay cannot see: the structure is the one captured. Branches taken on data
+// while the graph was built, numbers computed from data (now constant leaves), a batch
+// or model of another size: build and capture again.
+template <class T>
+class Graph {
+public:
+    using scalar_type = T;
+
+    // Captures the graph of root; `inputs` are leaves of it that set_inputs() writes, in
+    // order (std::invalid_argument naming the position of one that is not).
+    explicit Graph(Value<T> root, std::vector<Value<T>> inputs = {})
+        : root_(std::move(root)), inputs_(std::move(inputs)), p_(capture(root_, inputs_)) {}
+
+    std::size_t size() const noexcept { return p_.nodes.size(); }
+    const Value<T>& root() const noexcept { return root_; }
+    const std::vector<Value<T>>& inputs() const noexcept { return inputs_; }
+
+    // Writes n values into the inputs' data; throws std::invalid_argument (changing
+    // nothing) unless n is the number of inputs.
+    void set_inputs(const T* values, std::size_t n) {
+        if (n != inputs_.size())
+            throw std::invalid_argument("set_inputs: got " + std::to_string(n) +
+                                        " values for a graph with " +
+                                        std::to_string(inputs_.size()) + " inputs");
+        for (std::size_t j = 0; j < n; ++j) inputs_[j].set_data(values[j]);
+    }
+
+    // Recomputes every interior node's data from the leaves' current data, and sets its
+    // grad to 0 (as a freshly built graph has it). Leaves are not touched.
+    void forward() {
+        auto& ctx = detail::context<T>();
+        refresh(ctx);
+        const detail::Walking<T> walking(ctx, "Graph.forward()");
+        Program& p = p_;
+        T* data = p.data.data();
+        for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
+        detail::Poll<T> poll(ctx);
+        const std::size_t entries = p.op.size();
+        for (std::size_t i = 0; i < entries; ++i) {
+            T& out = data[p.leaves + i];
+            const std::uint32_t a = p.a[i], b = p.b[i];
+            visit(
+                p.op[i],
+                [&](auto row) {
+                    using Rule = decltype(row);
+                    if constexpr (Rule::arity == op::many) {
+                        out = forward_neuron(p, i, data);
+                    } else if constexpr (Rule::arity == 2) {
+                        out = Rule::forward(data[a], data[b]);
+                    } else if constexpr (Rule::arity == 1) {
+                        out = Rule::forward(data[a], Rule::constant ? p.constants[b] : T(0));
+                    }
+                    return 0;
+                },
+                0);
+            poll();
+        }
+        for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
+            p.nodes[s]->data = data[s];
+            p.nodes[s]->grad = T(0);  // as in a freshly built graph
+        }
+    }
+
+    // micrograd's backward() from the root, over the values of the last forward() (or of
+    // the capture).
+    void backward() {
+        auto& ctx = detail::context<T>();
+        refresh(ctx);
+        const detail::Walking<T> walking(ctx, "Graph.backward()");
+        Program& p = p_;
+        const T* data = p.data.data();
+        T* grad = p.grad.data();
+        for (std::size_t s = 0; s < p.leaves; ++s) grad[s] = p.nodes[s]->grad;
+        std::fill(grad + p.leaves, grad + p.nodes.size(), T(0));
+        grad[p.nodes.size() - 1] = T(1);  // the root: the last slot
+        detail::Poll<T> poll(ctx);
+        for (std::size_t i = p.op.size(); i-- > 0;) {
+            const std::size_t o = p.leaves + i;
+            const T g = grad[o];
+            const std::uint32_t a = p.a[i], b = p.b[i];
+            visit(
+                p.op[i],
+                [&](auto row) {
+                    using Rule = decltype(row);
+                    if constexpr (Rule::arity == op::many) {
+                        backward_neuron(p, i, data, grad);
+                    } else if constexpr (Rule::arity == 2) {
+                        const Partials<T> d = Rule::partials(data[a], data[b], data[o]);
+                        grad[a] += d.dx * g;
+                        grad[b] += d.dy * g;
+                    } else if constexpr (Rule::arity == 1) {
+                        const T k = Rule::constant ? p.constants[b] : T(0);
+                        grad[a] += Rule::partials(data[a], k, data[o]).dx * g;
+                    }
+                    return 0;
+                },
+                0);
+            poll();
+        }
+        for (std::size_t s = 0; s < p.nodes.size(); ++s) p.nodes[s]->grad = grad[s];
+    }
+
+    // Recomputes every interior node from its inputs' data in the nodes, one node at a
+    // time as the eager ops do, and returns the largest difference from the data the
+    // nodes hold (0 after a replay; infinity where only one of the two is nan). Changes
+    // nothing.
+    T check() const {
+        const Program& p = p_;
+        T worst = T(0);
+        for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
+            Node<T>& n = *p.nodes[s];
+            T want;
+            if (is_fused(n.op)) {
+                Fused<T>& f = detail::fused_part(n);
+                T sum = n.a->data;
+                for (std::size_t k = 0; k < f.n; ++k)
+                    sum = sum + f.w->nodes()[k]->data * f.x->nodes()[k]->data;
+                want = n.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
+            } else {
+                const T second = n.op == Op::pow_const     ? n.k
+                                 : detail::is_binary(n.op) ? n.b->data
+                                                           : T(0);
+                want = detail::forward(n.op, n.a->data, second);
+            }
+            T diff = want == n.data || (std::isnan(want) && std::isnan(n.data))
+                         ? T(0)
+                         : std::fabs(want - n.data);
+            if (std::isnan(diff)) diff = std::numeric_limits<T>::infinity();
+            worst = std::max(worst, diff);
+        }
+        return worst;
+    }
+
+private:
+    // The recorded program. Slots: leaves in [0, leaves), then entry i in slot leaves + i.
+    struct Program {
+        std::vector<Node<T>*> nodes;  // by slot; one reference each
+        std::size_t leaves = 0;
+        std::vector<Op> op;           // by entry
+        std::vector<std::uint32_t> a;  // the first input's slot (a fused neuron's bias)
+        // The second input's slot (binary ops), the index of the exponent in `constants`
+        // (pow_const), or of a fused neuron's operands: n, n weight slots, n input slots.
+        std::vector<std::uint32_t> b;
+        std::vector<T> constants;
+        std::vector<std::uint32_t> operands;
+        std::vector<T> data, grad;  // by slot
+        std::uint64_t expansions = 0;  // Context::expansions when captured
+        bool has_fused = false;
+
+        Program() = default;
+        Program(Program&& other) noexcept { swap(other); }
+        Program& operator=(Program&& other) noexcept {
+            swap(other);
+            return *this;
+        }
+        ~Program() {
+            // Root first: each node dies here (if no one else holds it) before its inputs.
+            for (std::size_t s = nodes.size(); s-- > 0;) detail::release(nodes[s]);
+        }
+        void swap(Program& o) noexcept {
+            std::swap(nodes, o.nodes);
+            std::swap(leaves, o.leaves);
+            std::swap(op, o.op);
+            std::swap(a, o.a);
+            std::swap(b, o.b);
+            std::swap(constants, o.constants);
+            std::swap(operands, o.operands);
+            std::swap(data, o.data);
+            std::swap(grad, o.grad);
+            std::swap(expansions, o.expansions);
+            std::swap(has_fused, o.has_fused);
+        }
+    };
+
+    // Calls f(input) for each input of an interior node, in order (a fused neuron: bias,
+    // weights, then inputs).
+    template <class F>
+    static void for_each_input(Node<T>& n, F f) {
+        if (is_fused(n.op)) {
+            Fused<T>& fu = detail::fused_part(n);
+            f(n.a);
+            for (std::size_t k = 0; k < fu.n; ++k) f(fu.w->nodes()[k]);
+            for (std::size_t k = 0; k < fu.n; ++k) f(fu.x->nodes()[k]);
+            return;
+        }
+        f(n.a);
+        if (detail::is_binary(n.op)) f(n.b);
+    }
+
+    // Records the graph of root. Nodes' `pending` holds slot + 1 while it runs (0 again
+    // when it returns or throws).
+    static Program capture(const Value<T>& root, const std::vector<Value<T>>& inputs) {
+        auto& ctx = detail::context<T>();
+        const detail::Walking<T> walking(ctx, "Graph()");
+        Program p;
+        p.expansions = ctx.expansions;
+        std::vector<Node<T>*> interior;  // backward()'s order: root first
+        if (root.op() != Op::leaf)
+            detail::consumers_first(ctx, root.node(),
+                                    [&interior](Node<T>& n) { interior.push_back(&n); });
+        std::vector<Node<T>*>& nodes = p.nodes;
+        auto mark = [&nodes](Node<T>* n) {
+            nodes.push_back(n);
+            n->pending = static_cast<std::uint32_t>(nodes.size());
+        };
+        try {
+            nodes.reserve(interior.size() + 1);
+            if (root.op() == Op::leaf) mark(root.node());
+            for (auto it = interior.rbegin(); it != interior.rend(); ++it)
+                for_each_input(**it, [&mark](Node<T>* in) {
+                    if (in->op == Op::leaf && in->pending == 0) mark(in);
+                });
+            p.leaves = nodes.size();
+            if (p.leaves + interior.size() >= std::numeric_limits<std::uint32_t>::max())
+                throw std::length_error("Graph: a graph can have at most 2**32 - 2 nodes");
+            for (auto it = interior.rbegin(); it != interior.rend(); ++it) mark(*it);
+            record(p, interior.size());
+            check_inputs(inputs);
+        } catch (...) {
+            for (Node<T>* n : nodes) n->pending = 0;
+            nodes.clear();  // no references taken yet
+            throw;
+        }
+        for (Node<T>* n : nodes) {
+            n->pending = 0;
+            detail::retain(n);
+        }
+        p.data.resize(nodes.size());
+        p.grad.resize(nodes.size());
+        for (std::size_t s = 0; s < nodes.size(); ++s) p.data[s] = nodes[s]->data;
+        return p;
+    }
+
+    // Fills the entries of p (whose nodes have their slots in `pending`).
+    static void record(Program& p, std::size_t entries) {
+        auto slot = [](const Node<T>* n) { return n->pending - 1; };
+        p.op.reserve(entries);
+        p.a.reserve(entries);
+        p.b.reserve(entries);
+        for (std::size_t i = 0; i < entries; ++i) {
+            Node<T>& n = *p.nodes[p.leaves + i];
+            p.op.push_back(n.op);
+            p.a.push_back(slot(n.a));
+            if (is_fused(n.op)) {
+                p.has_fused = true;
+                const Fused<T>& f = detail::fused_part(n);
+                p.b.push_back(static_cast<std::uint32_t>(p.operands.size()));
+                p.operands.push_back(static_cast<std::uint32_t>(f.n));
+                for (std::size_t k = 0; k < f.n; ++k) p.operands.push_back(slot(f.w->nodes()[k]));
+                for (std::size_t k = 0; k < f.n; ++k) p.operands.push_back(slot(f.x->nodes()[k]));
+            } else if (n.op == Op::pow_const) {
+                p.b.push_back(static_cast<std::uint32_t>(p.constants.size()));
+                p.constants.push_back(n.k);
+            } else {
+                p.b.push_back(detail::is_binary(n.op) ? slot(n.b) : 0);
+            }
+        }
+    }
+
+    // The inputs must be distinct leaves of the graph (slots marked in `pending`).
+    static void check_inputs(const std::vector<Value<T>>& inputs) {
+        std::vector<std::uint32_t> seen;
+        for (std::size_t j = 0; j < inputs.size(); ++j) {
+            const Node<T>* n = inputs[j].node();
+            const std::string at = "Graph: inputs[" + std::to_string(j) + "]";
+            if (n->op != Op::leaf)
+                throw std::invalid_argument(at + " is not a leaf (it is the result of '" +
+                                            op_name(n->op) +
+                                            "'): only leaves' data can be set");
+            if (n->pending == 0)
+                throw std::invalid_argument(at + " is not in the graph of root");
+            seen.push_back(n->pending);
+        }
+        std::vector<std::uint32_t> sorted = seen;
+        std::sort(sorted.begin(), sorted.end());
+        const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+        if (dup != sorted.end()) {
+            const auto first = std::find(seen.begin(), seen.end(), *dup) - seen.begin();
+            const auto again = std::find(seen.begin() + first + 1, seen.end(), *dup) - seen.begin();
+            throw std::invalid_argument("Graph: inputs[" + std::to_string(again) +
+                                        "] is inputs[" + std::to_string(first) +
+                                        "] again: each input can be listed once");
+        }
+    }
+
+    // Captures again if a fused neuron of the program was expanded since capture.
+    void refresh(const detail::Context<T>& ctx) {
+        if (!p_.has_fused || ctx.expansions == p_.expansions) return;
+        for (std::size_t i = 0; i < p_.op.size(); ++i) {
+            if (p_.nodes[p_.leaves + i]->op != p_.op[i]) {
+                p_ = capture(root_, inputs_);
+                return;
+            }
+        }
+        p_.expansions = ctx.expansions;
+    }
+
+    // A fused neuron's value: micrograd's sum((wi*xi ...), b) in its order, then its relu;
+    // the products and the bias go to the node's block, where expand() reads them.
+    static T forward_neuron(Program& p, std::size_t i, const T* data) {
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        const std::uint32_t n = ops[0];
+        const std::uint32_t* w = ops + 1;
+        const std::uint32_t* x = w + n;
+        Node<T>& node = *p.nodes[p.leaves + i];
+        detail::free_grads(node);  // no inner grads yet, as in a freshly built graph
+        node.flags &= ~detail::flag_fused_uniform;
+        Fused<T>& f = detail::fused_part(node);
+        T* prod = f.prod();
+        T sum = f.bias = data[p.a[i]];
+        for (std::uint32_t k = 0; k < n; ++k) {
+            prod[k] = op::Mul::forward(data[w[k]], data[x[k]]);
+            sum = op::Add::forward(sum, prod[k]);
+        }
+        return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
+    }
+
+    // A fused neuron's backward step in a freshly built graph (propagate_fused's first):
+    // every inner grad is g; the node keeps it as its uniform inner grad.
+    static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        const std::uint32_t n = ops[0];
+        const std::uint32_t* w = ops + 1;
+        const std::uint32_t* x = w + n;
+        const std::size_t o = p.leaves + i;
+        Node<T>& node = *p.nodes[o];
+        const bool relu = node.op == Op::neuron_relu;
+        const T from_relu = relu ? op::Relu::partials(T(0), T(0), data[o]).dx * grad[o] : T(0);
+        const T g = T(0) + (relu ? from_relu : grad[o]);
+        detail::free_grads(node);
+        node.inner_grad = g;
+        node.flags |= detail::flag_fused_uniform;
+        for (std::uint32_t k = n; k-- > 1;) {
+            grad[w[k]] += data[x[k]] * g;
+            grad[x[k]] += data[w[k]] * g;
+        }
+        grad[p.a[i]] += (n == 1 && !relu) ? grad[o] : g;  // before m[0], as micrograd's order
+        grad[w[0]] += data[x[0]] * g;
+        grad[x[0]] += data[w[0]] * g;
+    }
+
+    Value<T> root_;
+    std::vector<Value<T>> inputs_;
+    Program p_;
+};
+
+}  // namespace micrograd
