@@ -2,7 +2,8 @@
 //
 //   core ENGINE WORKLOAD SIZE [DATA]
 //     ENGINE    micrograd (the header-only core) | tape (the flat-tape floor below) |
-//               tape-fused (the same tape with one entry per neuron; moons only)
+//               tape-fused (the same tape with one entry per neuron; moons only) |
+//               graph (micrograd, the step captured once by Graph and replayed; moons only)
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
 // Prints one JSON object: the time per unit in ns, peak resident-memory growth, and checks.
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -161,8 +163,9 @@ struct MoonsRun {
 
 // The demo step with micrograd-cpp's own builders (micrograd::neuron for every neuron of
 // every layer, each layer's neurons sharing one row of inputs and each neuron its row of
-// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
-MoonsRun moons_micrograd(const Moons& m, int steps) {
+// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them. With `replay`,
+// step 0's graph is captured by Graph and every later step replays it instead of building.
+MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
     using V = micrograd::Value<double>;
     using Row = micrograd::NodeRow<double>;
     const std::vector<V> params(m.params.begin(), m.params.end());
@@ -182,7 +185,17 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
     MoonsRun run;
     std::vector<const V*> x;
     std::vector<V> scores, h, next;
+    std::optional<micrograd::Graph<double>> graph;
     for (int k = 0; k < steps; ++k) {
+        if (graph) {
+            graph->forward();
+            opt.zero_grad();
+            graph->backward();
+            opt.set_lr(learning_rate(k));
+            opt.step();
+            run.loss = graph->root().data();
+            continue;
+        }
         scores.clear(), h.clear(), next.clear();  // the last step's graph goes
         const std::size_t live_before = micrograd::arena_stats<double>().live;
         for (std::size_t s = 0; s < m.y.size(); ++s) {
@@ -201,7 +214,13 @@ MoonsRun moons_micrograd(const Moons& m, int steps) {
         V loss = micrograd::hinge_loss(scores, m.y) + micrograd::l2_penalty(params, kAlpha);
         run.nodes_per_step = micrograd::arena_stats<double>().live - live_before;
         opt.zero_grad();
-        loss.backward();
+        if (replay) {
+            graph.emplace(loss);
+            run.nodes_per_step = graph->size();
+            graph->backward();
+        } else {
+            loss.backward();
+        }
         opt.set_lr(learning_rate(k));
         opt.step();
         run.loss = loss.data();
@@ -286,7 +305,8 @@ double deep_tape(long n) {
 
 int usage() {
     std::fprintf(stderr,
-                 "usage: core micrograd|tape|tape-fused moons STEPS DATA | core micrograd|tape deep N\n");
+                 "usage: core micrograd|tape|tape-fused|graph moons STEPS DATA | "
+                 "core micrograd|tape deep N\n");
     return 2;
 }
 
@@ -296,7 +316,8 @@ int main(int argc, char** argv) {
     if (argc < 4) return usage();
     const std::string engine = argv[1], workload = argv[2];
     const long size = std::atol(argv[3]);
-    const bool mg = engine == "micrograd", fused = engine == "tape-fused";
+    const bool replay = engine == "graph", mg = engine == "micrograd" || replay;
+    const bool fused = engine == "tape-fused";
     if ((!mg && !fused && engine != "tape") || size < 1) return usage();
 
     if (workload == "moons" && argc == 5) {
@@ -304,7 +325,7 @@ int main(int argc, char** argv) {
         const int steps = static_cast<int>(size);
         const PeakRss mem;
         const double start = now_ns();
-        const MoonsRun run = mg ? moons_micrograd(m, steps) : moons_tape(m, steps, fused);
+        const MoonsRun run = mg ? moons_micrograd(m, steps, replay) : moons_tape(m, steps, fused);
         const double per_step = (now_ns() - start) / steps;
         std::printf("{\"ns\": %.1f, \"unit\": \"step\", \"count\": %d, \"steps\": %d, \"loss\": %.17g, "
                     "\"peak_bytes\": %ld, \"ok\": true, \"note\": \"%zu nodes/step, %.1f ns/node\"}\n",
@@ -312,7 +333,7 @@ int main(int argc, char** argv) {
                     per_step / static_cast<double>(run.nodes_per_step));
         return 0;
     }
-    if (workload == "deep" && argc == 4 && !fused) {
+    if (workload == "deep" && argc == 4 && !fused && !replay) {
         const long reps = std::max(3L, 10'000'000L / size);  // build, backward, drop, repeated
         const PeakRss mem;
         double grad = 0;

@@ -41,6 +41,7 @@ ENGINES = {  # key: label in the table
     "core-micrograd": "C++ core: micrograd-cpp",
     "core-tape": "C++ core: flat tape",
     "core-tape-fused": "C++ core: flat tape, fused neurons",
+    "core-graph": "C++ core: Graph replay",
 }
 MICROGRAD = ("micrograd", "micrograd-nogc")
 TORCH = ("torch-scalar", "torch-batched")
@@ -163,7 +164,7 @@ def plan_cases(plan: Plan, engines: list[str], core: Path | None, data: Path) ->
         add("moons", "", e, ["moons", str(steps)] + ([str(data)] if e in cores else []))
     for n in sorted(set(plan.deep) | set(plan.core_deep)):
         for e in scalar + cores:
-            if e in ("torch-batched", "core-tape-fused"):  # no deep chain on these
+            if e in ("torch-batched", "core-tape-fused", "core-graph"):  # no deep chain here
                 continue
             if n not in (plan.core_deep if e in cores else plan.deep):
                 continue
