@@ -79,10 +79,11 @@ def cross_entropy(
     scores stay far below where ``exp`` overflows (709).
     """
     terms = [
-        sum(s.exp() for s in row).log() - sum(t * s for t, s in zip(trow, row, strict=True))
+        cast(Value, sum(s.exp() for s in row)).log()
+        - sum(t * s for t, s in zip(trow, row, strict=True))
         for row, trow in zip(scores, targets, strict=True)
     ]
-    return sum(terms) * (1.0 / len(terms))
+    return cast(Value, sum(terms)) * (1.0 / len(terms))
 
 
 def predictions(scores: Sequence[Sequence[Value]]) -> list[int]:
