@@ -1,9 +1,9 @@
 // bench/core.cpp: the C++ core alone (no Python), next to a minimal flat-tape baseline.
 //
 //   core ENGINE WORKLOAD SIZE [DATA]
-//     ENGINE    micrograd (the header-only core) | tape (the flat-tape floor below) |
-//               tape-fused (the same tape with one entry per neuron; moons only) |
-//               graph (micrograd, the step captured once by Graph and replayed; moons only)
+//     ENGINE    micrograd (the header-only core) | replay (the same, its graph captured once and
+//               replayed: micrograd::Graph; moons only) | tape (the flat-tape floor below) |
+//               tape-fused (the same tape with one entry per neuron; moons only)
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
 // Prints one JSON object: the time per unit in ns, peak resident-memory growth, and checks.
@@ -163,8 +163,7 @@ struct MoonsRun {
 
 // The demo step with micrograd-cpp's own builders (micrograd::neuron for every neuron of
 // every layer, each layer's neurons sharing one row of inputs and each neuron its row of
-// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them. With `replay`,
-// step 0's graph is captured by Graph and every later step replays it instead of building.
+// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
 MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
     using V = micrograd::Value<double>;
     using Row = micrograd::NodeRow<double>;
@@ -185,7 +184,7 @@ MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
     MoonsRun run;
     std::vector<const V*> x;
     std::vector<V> scores, h, next;
-    std::optional<micrograd::Graph<double>> graph;
+    std::optional<micrograd::Graph<double>> graph;  // replay: the first step's, captured
     for (int k = 0; k < steps; ++k) {
         if (graph) {
             graph->forward();
@@ -213,14 +212,9 @@ MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
         }
         V loss = micrograd::hinge_loss(scores, m.y) + micrograd::l2_penalty(params, kAlpha);
         run.nodes_per_step = micrograd::arena_stats<double>().live - live_before;
+        if (replay) graph.emplace(loss);
         opt.zero_grad();
-        if (replay) {
-            graph.emplace(loss);
-            run.nodes_per_step = graph->size();
-            graph->backward();
-        } else {
-            loss.backward();
-        }
+        loss.backward();
         opt.set_lr(learning_rate(k));
         opt.step();
         run.loss = loss.data();
@@ -305,7 +299,7 @@ double deep_tape(long n) {
 
 int usage() {
     std::fprintf(stderr,
-                 "usage: core micrograd|tape|tape-fused|graph moons STEPS DATA | "
+                 "usage: core micrograd|replay|tape|tape-fused moons STEPS DATA | "
                  "core micrograd|tape deep N\n");
     return 2;
 }
@@ -316,9 +310,10 @@ int main(int argc, char** argv) {
     if (argc < 4) return usage();
     const std::string engine = argv[1], workload = argv[2];
     const long size = std::atol(argv[3]);
-    const bool replay = engine == "graph", mg = engine == "micrograd" || replay;
-    const bool fused = engine == "tape-fused";
-    if ((!mg && !fused && engine != "tape") || size < 1) return usage();
+    const bool replay = engine == "replay", mg = engine == "micrograd" || replay,
+               fused = engine == "tape-fused";
+    if ((!mg && !fused && engine != "tape") || size < 1 || (replay && workload != "moons"))
+        return usage();
 
     if (workload == "moons" && argc == 5) {
         const Moons m = read_moons(argv[4]);
@@ -333,7 +328,7 @@ int main(int argc, char** argv) {
                     per_step / static_cast<double>(run.nodes_per_step));
         return 0;
     }
-    if (workload == "deep" && argc == 4 && !fused && !replay) {
+    if (workload == "deep" && argc == 4 && !fused) {
         const long reps = std::max(3L, 10'000'000L / size);  // build, backward, drop, repeated
         const PeakRss mem;
         double grad = 0;

@@ -17,6 +17,7 @@ from typing import Any
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import UNARY_OPS
 
 UPSTREAM = 0.3  # non-unit upstream gradient fed into the op under test
 VALUE_REL = 1e-14  # analytic value vs libm formula (implementation may reorder)
@@ -216,49 +217,38 @@ def test_prev_members_are_hashable_and_usable_as_dict_keys() -> None:
 # Ops micrograd lacks: analytic formula and finite differences
 # ---------------------------------------------------------------------------
 
-UnarySpec = tuple[
-    Callable[[Any], Any], Callable[[float], float], Callable[[float], float], list[float]
-]
-UNARY: dict[str, UnarySpec] = {
-    # name: (op on Value, math value, math derivative, inputs)
-    "tanh": (
-        lambda v: v.tanh(),
-        math.tanh,
-        lambda x: 1.0 / math.cosh(x) ** 2,
-        [-3.0, -1.2, -0.5, -0.0, 0.0, 0.1, 0.7, 2.5],
-    ),
-    "sigmoid": (
-        lambda v: v.sigmoid(),
-        sigmoid,
-        lambda x: math.exp(-abs(x)) / (1.0 + math.exp(-abs(x))) ** 2,
-        [-6.0, -3.0, -0.5, 0.0, 0.25, 1.0, 4.0, 6.0],
-    ),
-    "exp": (
-        lambda v: v.exp(),
-        math.exp,
-        math.exp,
-        [-20.0, -1.5, -0.1, 0.0, 0.3, 1.0, 2.0, 10.0],
-    ),
-    "log": (
-        lambda v: v.log(),
-        math.log,
-        lambda x: 1.0 / x,
-        [1e-3, 0.2, 0.5, 1.0, 2.5, 10.0, 1e6],
-    ),
-}
-
-UNARY_POINTS = [(name, x) for name, spec in UNARY.items() for x in spec[3]]
+UNARY_POINTS = [(name, x) for name, op in UNARY_OPS.items() for x in op.points]
 
 
 @pytest.mark.parametrize(("name", "x"), UNARY_POINTS)
 def test_unary_op_value_and_gradient(name: str, x: float) -> None:
-    op, f, df, _ = UNARY[name]
+    op = UNARY_OPS[name]
     v = mg.Value(x)
-    out = op(v)
+    out = op.apply(v)
     (out * UPSTREAM).backward()
-    assert close(out.data, f(x), VALUE_REL, 1e-300)
-    assert close(v.grad, UPSTREAM * df(x), GRAD_REL, 1e-300)
-    assert close(v.grad, UPSTREAM * central_diff(f, x), FD_REL, FD_ABS)
+    assert out._op == op.label
+    assert close(out.data, op.value(x), VALUE_REL, 1e-300)
+    assert close(v.grad, UPSTREAM * op.derivative(x), GRAD_REL, 1e-300)
+    assert close(v.grad, UPSTREAM * central_diff(op.value, x), FD_REL, FD_ABS)
+
+
+@pytest.mark.parametrize("x", [-2.5, -1e-300, -0.0, 0.0, 1e-300, 3.0, math.inf, -math.inf,
+                               math.nan])
+@pytest.mark.parametrize("cls", [mg.Value, mg.Value32])
+def test_abs_matches_torch_at_zero_and_edges(cls: Any, x: float) -> None:
+    """abs and abs(): d/dx = sign(x), 0 at 0 and at nan, as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    dtype = torch.float64 if cls is mg.Value else torch.float32
+    t = torch.tensor(x, dtype=dtype, requires_grad=True)
+    want = torch.abs(t)
+    want.backward()
+    for make in (lambda v: v.abs(), abs):
+        v = cls(x)
+        out = make(v)
+        out.backward()
+        assert type(out) is cls and out._op == "abs"
+        assert out.data == want.item() or (math.isnan(out.data) and math.isnan(want.item()))
+        assert v.grad == t.grad.item()
 
 
 POW_BASES = [0.3, 1.0, 2.0, 5.5]
@@ -478,19 +468,15 @@ def test_value32_unary_ops_are_float32() -> None:
         assert (mg.Value32(3.3) ** 2).data == float(np.float32(3.3) * np.float32(3.3))
 
 
-@pytest.mark.parametrize(
-    ("name", "x"),
-    [("tanh", 0.3), ("sigmoid", -1.1), ("exp", 1.7), ("log", 2.9), ("pow", 1.3)],
-)
-def test_value32_transcendentals_are_float32(name: str, x: float) -> None:
-    ops: dict[str, tuple[Callable[[Any], Any], Callable[[float], float]]] = {
-        "tanh": (lambda v: v.tanh(), math.tanh),
-        "sigmoid": (lambda v: v.sigmoid(), sigmoid),
-        "exp": (lambda v: v.exp(), math.exp),
-        "log": (lambda v: v.log(), math.log),
-        "pow": (lambda v: v**0.7, lambda t: t**0.7),
-    }
-    op, f = ops[name]
+@pytest.mark.parametrize("name", [*UNARY_OPS, "pow"])
+def test_value32_ops_are_float32(name: str) -> None:
+    op: Callable[[Any], Any]
+    f: Callable[[float], float]
+    if name == "pow":
+        op, f, x = (lambda v: v**0.7), (lambda t: t**0.7), 1.3
+    else:
+        spec = UNARY_OPS[name]
+        op, f, x = spec.apply, spec.value, spec.points[len(spec.points) // 2] + 0.3
     v = mg.Value32(x)
     out = op(v)
     out.backward()

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import UNARY_OPS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
@@ -172,6 +173,8 @@ class Spec:
                 return Approx(float(s), *self.other_band)
             if op == "softplus":
                 return Approx(float(np.logaddexp(x, F(0))), *self.other_band)
+            if op == "abs":  # exact
+                return Approx(float(F(UNARY_OPS[op].value(float(x)))))
         raise AssertionError(op)
 
     def partials(self, op: str, x: Any, y: Any, out: Any) -> list[Approx]:
@@ -205,6 +208,8 @@ class Spec:
                 return [Approx(float(F(1) / x))]
             if op == "softplus":  # sigmoid(x) = 1 / (1 + exp(-x))
                 return [Approx(float(F(1) / (F(1) + self.libm("exp", -x))), *self.libm_band)]
+            if op == "abs":  # sign(x), 0 at 0 and nan
+                return [Approx(UNARY_OPS[op].derivative(float(x)))]
         raise AssertionError(op)
 
     # ---- comparisons ------------------------------------------------------------------
@@ -295,8 +300,7 @@ class Instr:
 BINARY: dict[str, Callable[[Any, Any], Any]] = {**ARITHMETIC, "pow": operator.pow}
 UNARY: dict[str, Callable[[Any], Any]] = {
     "neg": operator.neg,
-    **{name: operator.methodcaller(name) for name in ("relu", "tanh", "sigmoid", "exp", "log",
-                                                      "softplus")},
+    **{name: operator.methodcaller(name) for name in UNARY_OPS},
 }
 ALL_OPS = (*BINARY, "powk", *UNARY)
 MICROGRAD_OPS = ("add", "sub", "mul", "div", "powk", "neg", "relu")  # natively or composed
@@ -353,7 +357,7 @@ def well_behaved(ins: Instr, xs: Sequence[float], out: float) -> bool:
     if not (math.isfinite(out) and abs(out) <= 1e4):
         return False
     x = xs[0]
-    if ins.op == "relu":
+    if ins.op in ("relu", "abs"):  # kinks at 0
         return abs(x) >= 1e-2
     if ins.op == "log":
         return x >= 1e-2
@@ -467,8 +471,7 @@ def build_micrograd(prog: Sequence[Instr]) -> list[Any] | None:
 
 def build_torch(prog: Sequence[Instr]) -> list[Any]:
     t = torch_or_none()
-    unary = {**UNARY, "relu": t.relu, "tanh": t.tanh, "sigmoid": t.sigmoid, "exp": t.exp,
-             "log": t.log, "softplus": lambda x: t.logaddexp(x, t.zeros_like(x))}
+    unary = {**UNARY, **{name: op.torch_fn(t) for name, op in UNARY_OPS.items()}}
     nodes: list[Any] = []
     for ins in prog:
         if ins.op == "leaf":
@@ -806,9 +809,7 @@ def test_op_at_edge_values_matches_torch(op: str, form: str) -> None:
     ys = EDGE_VALUES if form in ("xy", "xc", "cx") else (0.0,)
     if op == "powk":
         ys = EXPONENTS + EDGE_VALUES
-    unary = {"neg": operator.neg, "relu": torch.relu, "tanh": torch.tanh,
-             "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log,
-             "softplus": lambda t: torch.logaddexp(t, torch.zeros_like(t))}
+    unary = {"neg": operator.neg, **{name: op.torch_fn(torch) for name, op in UNARY_OPS.items()}}
     problems = []
     for x in EDGE_VALUES:
         for y in ys:

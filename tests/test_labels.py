@@ -15,6 +15,7 @@ from typing import Any
 
 import micrograd_cpp as mg
 import pytest
+from conftest import UNARY_OPS
 
 CLASSES = [mg.Value, mg.Value32]
 DTYPE = {mg.Value: "float64", mg.Value32: "float32"}
@@ -47,9 +48,7 @@ NODES: dict[str, Callable[[Any, Any], Any]] = {
     "div": lambda a, b: a / b,
     "neg": lambda a, b: -a,
     "pow": lambda a, b: a**2,
-    "relu": lambda a, b: a.relu(),
-    "tanh": lambda a, b: a.tanh(),
-    "exp": lambda a, b: a.exp(),
+    **{name: op.on_first for name, op in UNARY_OPS.items()},
 }
 
 

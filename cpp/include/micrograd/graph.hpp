@@ -289,9 +289,20 @@ private:
                 p.has_fused = true;
                 const Fused<T>& f = detail::fused_part(n);
                 p.b.push_back(static_cast<std::uint32_t>(p.operands.size()));
-                p.operands.push_back(static_cast<std::uint32_t>(f.n));
-                for (std::size_t k = 0; k < f.n; ++k) p.operands.push_back(slot(f.w->nodes()[k]));
-                for (std::size_t k = 0; k < f.n; ++k) p.operands.push_back(slot(f.x->nodes()[k]));
+                Node<T>** w = f.w->nodes();
+                Node<T>** x = f.x->nodes();
+                // Weights in consecutive slots, inputs too, the two runs and the bias apart
+                // (so are nn's neurons): each slot then gets one contribution per neuron.
+                const std::size_t w0 = slot(w[0]), x0 = slot(x[0]), bias = slot(n.a);
+                bool runs = (w0 + f.n <= x0 || x0 + f.n <= w0) &&
+                            (bias < std::min(w0, x0) || bias >= std::max(w0, x0) + f.n ||
+                             (bias >= w0 + f.n && bias < x0) || (bias >= x0 + f.n && bias < w0));
+                for (std::size_t k = 1; k < f.n && runs; ++k)
+                    runs = slot(w[k]) == w0 + k && slot(x[k]) == x0 + k;
+                p.operands.push_back(static_cast<std::uint32_t>(f.n) | (runs ? in_runs : 0));
+                const std::size_t listed = runs ? 1 : f.n;
+                for (std::size_t k = 0; k < listed; ++k) p.operands.push_back(slot(w[k]));
+                for (std::size_t k = 0; k < listed; ++k) p.operands.push_back(slot(x[k]));
             } else if (n.op == Op::pow_const) {
                 p.b.push_back(static_cast<std::uint32_t>(p.constants.size()));
                 p.constants.push_back(n.k);
@@ -339,33 +350,40 @@ private:
         p_.expansions = ctx.expansions;
     }
 
+    // A fused neuron's operands: its weights' and inputs' slots, listed, or the first of
+    // each run of consecutive slots (flagged in_runs, beside n; so nn's neurons are).
+    static constexpr std::uint32_t in_runs = 1u << 31;
+
     // A fused neuron's value: micrograd's sum((wi*xi ...), b) in its order, then its relu;
     // the products and the bias go to the node's block, where expand() reads them.
     static T forward_neuron(Program& p, std::size_t i, const T* data) {
-        const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0];
-        const std::uint32_t* w = ops + 1;
-        const std::uint32_t* x = w + n;
         Node<T>& node = *p.nodes[p.leaves + i];
         detail::free_grads(node);  // no inner grads yet, as in a freshly built graph
         node.flags &= ~detail::flag_fused_uniform;
         Fused<T>& f = detail::fused_part(node);
         T* prod = f.prod();
-        T sum = f.bias = data[p.a[i]];
-        for (std::uint32_t k = 0; k < n; ++k) {
-            prod[k] = op::Mul::forward(data[w[k]], data[x[k]]);
-            sum = op::Add::forward(sum, prod[k]);
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        const std::uint32_t n = ops[0] & ~in_runs;
+        if (ops[0] & in_runs) {
+            products(prod, data + ops[1], data + ops[2], n);
+        } else {
+            for (std::uint32_t k = 0; k < n; ++k)
+                prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
         }
+        T sum = f.bias = data[p.a[i]];
+        for (std::uint32_t k = 0; k < n; ++k) sum = op::Add::forward(sum, prod[k]);
         return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
+    }
+
+    // The products of two runs (apart from prod: the compiler may vectorize).
+    static void products(T* __restrict prod, const T* __restrict w, const T* __restrict x,
+                         std::uint32_t n) {
+        for (std::uint32_t k = 0; k < n; ++k) prod[k] = op::Mul::forward(w[k], x[k]);
     }
 
     // A fused neuron's backward step in a freshly built graph (propagate_fused's first):
     // every inner grad is g; the node keeps it as its uniform inner grad.
     static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
-        const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0];
-        const std::uint32_t* w = ops + 1;
-        const std::uint32_t* x = w + n;
         const std::size_t o = p.leaves + i;
         Node<T>& node = *p.nodes[o];
         const bool relu = node.op == Op::neuron_relu;
@@ -374,13 +392,33 @@ private:
         detail::free_grads(node);
         node.inner_grad = g;
         node.flags |= detail::flag_fused_uniform;
-        for (std::uint32_t k = n; k-- > 1;) {
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        const std::uint32_t n = ops[0] & ~in_runs;
+        const T to_bias = (n == 1 && !relu) ? grad[o] : g;
+        if (ops[0] & in_runs) {
+            // Every slot here gets one contribution (record()): any order gives the same bits.
+            grad[p.a[i]] += to_bias;
+            contributions(grad + ops[1], grad + ops[2], data + ops[1], data + ops[2], n, g);
+            return;
+        }
+        const std::uint32_t* w = ops + 1;
+        const std::uint32_t* x = w + n;
+        for (std::uint32_t k = n - 1; k > 0; --k) {
             grad[w[k]] += data[x[k]] * g;
             grad[x[k]] += data[w[k]] * g;
         }
-        grad[p.a[i]] += (n == 1 && !relu) ? grad[o] : g;  // before m[0], as micrograd's order
+        grad[p.a[i]] += to_bias;  // before m[0], as micrograd's order
         grad[w[0]] += data[x[0]] * g;
         grad[x[0]] += data[w[0]] * g;
+    }
+
+    // w's and x's grads from the products w[k] * x[k] whose grad is g, for two runs apart.
+    static void contributions(T* __restrict w_grad, T* __restrict x_grad, const T* __restrict w,
+                              const T* __restrict x, std::uint32_t n, T g) {
+        for (std::uint32_t k = 0; k < n; ++k) {
+            w_grad[k] += x[k] * g;
+            x_grad[k] += w[k] * g;
+        }
     }
 
     Value<T> root_;
