@@ -41,7 +41,7 @@ ENGINES = {  # key: label in the table
     "core-micrograd": "C++ core: micrograd-cpp",
     "core-tape": "C++ core: flat tape",
     "core-tape-fused": "C++ core: flat tape, fused neurons",
-    "core-graph": "C++ core: Graph replay",
+    "core-replay": "C++ core: Graph replay",
 }
 MICROGRAD = ("micrograd", "micrograd-nogc")
 TORCH = ("torch-scalar", "torch-batched")
@@ -164,7 +164,7 @@ def plan_cases(plan: Plan, engines: list[str], core: Path | None, data: Path) ->
         add("moons", "", e, ["moons", str(steps)] + ([str(data)] if e in cores else []))
     for n in sorted(set(plan.deep) | set(plan.core_deep)):
         for e in scalar + cores:
-            if e in ("torch-batched", "core-tape-fused", "core-graph"):  # no deep chain here
+            if e in ("torch-batched", "core-tape-fused", "core-replay"):  # no deep chain here
                 continue
             if n not in (plan.core_deep if e in cores else plan.deep):
                 continue
@@ -230,15 +230,18 @@ def measure(case: Case, plan: Plan, timeout: float) -> Row:
 LEGEND = (
     "An op is one Python operator call (8 per ops iteration); an op node is a graph node "
     "made by an op (2 per deep step, 2 per wide product); a digits epoch is 44 Adam steps on "
-    "batches of 32 (micrograd: one step timed, times 44); a capture row's time and bytes are "
-    "per captured node (`len(g)`, leaves included); peak RSS growth is the high-water "
-    "mark over the workload less the RSS just before it; speedups compare medians."
+    "batches of 32 (micrograd: one step timed, times 44); a capture row's time is one "
+    "`Graph(root)`, its bytes are per captured node (`len(g)`, leaves included); peak RSS "
+    "growth is the high-water mark over the workload less the RSS just before it; speedups "
+    "compare medians."
 )
 
 
 def fmt_time(ns: float, unit: str) -> str:
     if unit == "step":
         return f"{ns / 1e6:,.{2 if ns < 1e8 else 0}f} ms/step"
+    if unit == "capture":
+        return f"{ns / 1e6:,.2f} ms/capture"
     if unit == "epoch":
         return f"{ns / 1e9:,.3g} s/epoch" if ns >= 1e9 else f"{ns / 1e6:,.1f} ms/epoch"
     return f"{ns:,.{1 if ns < 100 else 0}f} ns/{unit}"

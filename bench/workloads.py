@@ -50,7 +50,7 @@ Step = Callable[[int], float]  # one training step k; returns the loss it comput
 @dataclass
 class Result:
     ns: float  # nanoseconds per unit
-    unit: str  # "op", "step", "op node", "epoch" or "node" (a captured node)
+    unit: str  # "op", "step", "op node", "epoch" or "capture"
     count: int  # units measured
     peak_bytes: int  # peak resident-memory growth during the workload
     op_nodes: int | None = None  # graph op nodes (deep, wide), for bytes per op node
@@ -631,7 +631,8 @@ def digits(engine: str, epochs: int) -> Result:
 def capture(what: str, n: int) -> Result:
     """``Graph(root)`` of one moons step's loss, of one digits batch's loss (with its 74×32
     input leaves), or of the deep chain of ``n`` steps. Time and peak RSS growth are the
-    capture's; the nodes were built before it. ``g.check()`` must find replay exact."""
+    capture's (bytes per node: over ``len(g)``); the nodes were built before it.
+    ``g.check()`` must find the captured values exact."""
     import micrograd_cpp as mg
 
     before = mg.arena_stats()["bytes"]
@@ -655,12 +656,9 @@ def capture(what: str, n: int) -> Result:
     with Span() as span:
         graph = mg.Graph(root, inputs=inputs)
     nodes = len(graph)
-    note = (
-        f"{nodes:,} nodes captured in {span.ns / 1e6:,.2f} ms; "
-        f"the graph's nodes take {arena / nodes:,.0f} B each in the arena"
-    )
+    note = f"{nodes:,} nodes; the graph's nodes take {arena / nodes:,.0f} B each in the arena"
     exact = graph.check() == 0.0
-    return Result(span.ns / nodes, "node", nodes, span.bytes, op_nodes=nodes, ok=exact, note=note)
+    return Result(span.ns, "capture", 1, span.bytes, op_nodes=nodes, ok=exact, note=note)
 
 
 # ---------------------------------------------------------------- dispatch
