@@ -4,11 +4,17 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 
+#include <cstddef>
 #include <cstring>
 #include <micrograd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>  // T_PYSSIZET and READONLY, named Py_T_PYSSIZET and Py_READONLY
+#define Py_T_PYSSIZET T_PYSSIZET
+#define Py_READONLY READONLY
+#endif
 
 namespace mgpy {
 
@@ -49,12 +55,20 @@ inline Wrappers& wrappers() {
     return *instance;
 }
 
+// The C++ part of a Python Value. `weaklist` is the object's list of weak references
+// (Python finds it at weaklist_offset<T>, declared in the type's slots): weakref support
+// without nanobind's is_weak_referenceable, which would put every Value under the cyclic
+// GC. The node forgets this object before the weak references' callbacks run, so a
+// callback that reaches the node again gets a new object, never this dying one.
 template <class T>
 struct PyValue {
     micrograd::Value<T> v;
+    PyObject* weaklist = nullptr;
     ~PyValue() {
+        PyObject* self = wrappers().get(v.node()->user);
         wrappers().remove(v.node()->user);
         v.node()->user = 0;
+        if (weaklist != nullptr) PyObject_ClearWeakRefs(self);
     }
 };
 
@@ -75,6 +89,33 @@ using Other = std::conditional_t<std::is_same_v<T, double>, float, double>;
 
 template <class T>
 inline PyTypeObject* py_type = nullptr;  // set when the class is bound
+
+// Where a Value's `weaklist` is, from the start of the Python object: nanobind keeps the
+// C++ object right after its instance header (a PyObject and two 32-bit fields), as
+// check_layout() in protocols.cpp verifies when the module loads.
+template <class T>
+inline constexpr Py_ssize_t weaklist_offset = static_cast<Py_ssize_t>(
+    sizeof(PyObject) + 2 * sizeof(std::uint32_t) + offsetof(PyValue<T>, weaklist));
+
+// Slots of Value and Value32 besides their number slots (bindings/value.cpp):
+// - tp_members: `__weaklistoffset__`, which makes them weakly referenceable.
+// - tp_alloc: nanobind allocates its instances without it, so only object.__new__(Value)
+//   calls it; the object it made would be unknown to nanobind, and dropping it aborted the
+//   interpreter ("Critical nanobind error"). Refused with a TypeError instead.
+template <class T>
+inline PyMemberDef value_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, weaklist_offset<T>, Py_READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+template <class T>
+PyObject* refuse_alloc(PyTypeObject*, Py_ssize_t) noexcept {
+    PyErr_Format(PyExc_TypeError,
+                 "%s objects cannot be made by object.__new__(%s) or another type's __new__; "
+                 "call %s(data)",
+                 Names<T>::cls, Names<T>::cls, Names<T>::cls);
+    return nullptr;
+}
 
 template <class T>
 nb::object wrap(micrograd::Value<T> v) {
@@ -233,6 +274,10 @@ std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::st
     }
     return out;
 }
+
+// Python's object protocols for Value and Value32: copy, deepcopy, pickle (protocols.cpp).
+template <class T>
+void bind_protocols(nb::class_<PyValue<T>>& c);
 
 void bind_values(nb::module_& m);
 void bind_nn(nb::module_& m);

@@ -90,15 +90,37 @@ void check_inputs(std::size_t weights, std::size_t inputs) {
 
 // Neuron.__call__ for the Python Neuron `neuron`. `weights` is the caller's scratch space.
 // Everything that may run Python code (attribute lookups, bool()) happens before the
-// weights are borrowed and used: no one can drop them between.
+// weights are borrowed and used: no one can drop them between. A number among the weights
+// or as the bias computes as in micrograd: a new constant leaf at each call.
 V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
     const NeuronAttrs attrs = read_neuron(neuron);
     nb::list w = borrowed_list(attrs.w, "Neuron.w");
     check_inputs(nb::len(w), x.size());
     weights.clear();
-    for (nb::handle h : w) weights.push_back(&item_value<double>(h, "Neuron.w"));  // `w` owns them
-    return micrograd::neuron(weights.data(), single_value(attrs.b, "Neuron.b"), x.data(), x.size(),
-                             attrs.relu);
+    bool all_values = true;
+    for (nb::handle h : w) all_values &= Py_TYPE(h.ptr()) == py_type<double>;
+    std::vector<V> constants;  // the numbers' leaves (reserved: `weights` points into it)
+    nb::list items;            // with numbers: a copy, as converting them runs Python code
+    if (all_values) {
+        for (nb::handle h : w) weights.push_back(&nb::inst_ptr<PyValue<double>>(h)->v);
+    } else {
+        items = as_list(w, "Neuron.w");
+        const Operands ws = operands<double>(items, "Neuron.w");  // `items` owns the values
+        constants.reserve(ws.size());
+        for (const auto& wi : ws)
+            weights.push_back(wi.value ? wi.value : &constants.emplace_back(wi.number));
+    }
+    std::optional<V> bias;
+    if (Py_TYPE(attrs.b.ptr()) != py_type<double>) {
+        auto number = as_real(attrs.b);
+        if (!number)
+            throw nb::type_error(
+                ("Neuron.b must be a Value or a number, not '" + py_type_name(attrs.b) + "'")
+                    .c_str());
+        bias.emplace(*number);
+    }
+    return micrograd::neuron(weights.data(), bias ? *bias : single_value(attrs.b, "Neuron.b"),
+                             x.data(), x.size(), attrs.relu);
 }
 
 // nn.Neuron and nn.Layer, and their own __call__, registered by micrograd_cpp.nn when it
@@ -343,6 +365,53 @@ nb::object mlp_call(nb::handle mlp, nb::handle x) {
     return it->second->plan(get(mlp, layers), x);
 }
 
+// Optimizer pickling: __reduce__ gives (class, constructor arguments, state), where the
+// arguments are the parameters (the Value objects themselves, so that pickling or
+// deep-copying a model with its optimizer keeps the optimizer on that model's parameters)
+// and the hyperparameters, and the state is plain data: (FORMAT, VERSION, buffers..., steps).
+constexpr long OPTIMIZER_VERSION = 1;
+
+nb::list floats(const std::vector<double>& xs) {
+    nb::list out;
+    for (double x : xs) out.append(nb::float_(x));
+    return out;
+}
+
+nb::list objects(const std::vector<V>& params) {
+    nb::list out;
+    for (const V& p : params) out.append(wrap<double>(p));
+    return out;
+}
+
+// Checks the state's tag, version and size, then runs restore(state); anything malformed
+// is a ValueError, and the optimizer is unchanged.
+template <class Restore>
+void set_optimizer_state(nb::handle state, const char* name, std::size_t size, Restore restore) {
+    const std::string what = std::string("cannot unpickle this ") + name + ": ";
+    const std::string tag = std::string("micrograd_cpp.") + name;
+    if (!nb::isinstance<nb::tuple>(state) || nb::len(state) != size ||
+        !nb::isinstance<nb::str>(state[0]) || nb::cast<std::string>(state[0]) != tag)
+        throw nb::value_error((what + "its state is not a micrograd_cpp " + name + "'s").c_str());
+    if (!PyLong_CheckExact(state[1].ptr()) || nb::cast<long>(state[1]) != OPTIMIZER_VERSION)
+        throw nb::value_error((what + "it was written in format version " +
+                               nb::cast<std::string>(nb::repr(state[1])) +
+                               "; this micrograd_cpp reads version " +
+                               std::to_string(OPTIMIZER_VERSION))
+                                  .c_str());
+    nb::tuple s = nb::borrow<nb::tuple>(state);
+    try {
+        if (!PyLong_CheckExact(s[size - 1].ptr()))
+            throw std::invalid_argument("the step count is not an int");
+        const long steps = PyLong_AsLong(s[size - 1].ptr());
+        if (steps == -1 && PyErr_Occurred()) throw nb::python_error();
+        restore(s, steps);
+    } catch (const nb::builtin_exception& e) {
+        throw nb::value_error((what + e.what()).c_str());
+    } catch (const std::invalid_argument& e) {
+        throw nb::value_error((what + e.what()).c_str());
+    }
+}
+
 }  // namespace
 
 void bind_nn(nb::module_& m) {
@@ -461,7 +530,30 @@ void bind_nn(nb::module_& m) {
                     "momentum: float = 0.0, weight_decay: float = 0.0) -> None"))
         .def("step", &SGD::step, "Update every parameter from its grad.")
         .def("zero_grad", &SGD::zero_grad, "Set every parameter's grad to 0.")
-        .def_prop_rw("lr", &SGD::lr, &SGD::set_lr, "The learning rate (may change between steps).");
+        .def_prop_rw("lr", &SGD::lr, &SGD::set_lr, "The learning rate (may change between steps).")
+        .def(
+            "__reduce__",
+            [](nb::handle self) {
+                const SGD& o = nb::cast<const SGD&>(self);
+                return nb::make_tuple(
+                    self.type(),
+                    nb::make_tuple(objects(o.params()), o.lr(), o.momentum(), o.weight_decay()),
+                    nb::make_tuple("micrograd_cpp.SGD", OPTIMIZER_VERSION, floats(o.buffers()),
+                                   o.steps()));
+            },
+            nb::sig("def __reduce__(self) -> tuple[type[SGD], tuple[object, ...], "
+                    "tuple[object, ...]]"),
+            "Pickle support: the parameters and hyperparameters, then the momentum buffers\n"
+            "and the step count (plain data, checked when loaded).")
+        .def(
+            "__setstate__",
+            [](nb::handle self, nb::handle state) {
+                set_optimizer_state(state, "SGD", 4, [self](const nb::tuple& s, long steps) {
+                    nb::cast<SGD&>(self).restore(reals(s[2], "momentum buffers"), steps);
+                });
+            },
+            "state"_a, nb::sig("def __setstate__(self, state: tuple[object, ...], /) -> None"),
+            "Unpickling: the state __reduce__ made (ValueError if it is malformed).");
 
     using Adam = micrograd::Adam<double>;
     nb::class_<Adam>(m, "Adam", "Adam over a list of values (torch.optim.Adam, L2 weight decay).")
@@ -481,7 +573,32 @@ void bind_nn(nb::module_& m) {
         .def("step", &Adam::step, "Update every parameter from its grad.")
         .def("zero_grad", &Adam::zero_grad, "Set every parameter's grad to 0.")
         .def_prop_rw("lr", &Adam::lr, &Adam::set_lr,
-                     "The learning rate (may change between steps).");
+                     "The learning rate (may change between steps).")
+        .def(
+            "__reduce__",
+            [](nb::handle self) {
+                const Adam& o = nb::cast<const Adam&>(self);
+                return nb::make_tuple(self.type(),
+                                      nb::make_tuple(objects(o.params()), o.lr(), o.beta1(),
+                                                     o.beta2(), o.eps(), o.weight_decay()),
+                                      nb::make_tuple("micrograd_cpp.Adam", OPTIMIZER_VERSION,
+                                                     floats(o.first_moments()),
+                                                     floats(o.second_moments()), o.steps()));
+            },
+            nb::sig("def __reduce__(self) -> tuple[type[Adam], tuple[object, ...], "
+                    "tuple[object, ...]]"),
+            "Pickle support: the parameters and hyperparameters, then the moments and the\n"
+            "step count (plain data, checked when loaded).")
+        .def(
+            "__setstate__",
+            [](nb::handle self, nb::handle state) {
+                set_optimizer_state(state, "Adam", 5, [self](const nb::tuple& s, long steps) {
+                    nb::cast<Adam&>(self).restore(reals(s[2], "first moments"),
+                                                  reals(s[3], "second moments"), steps);
+                });
+            },
+            "state"_a, nb::sig("def __setstate__(self, state: tuple[object, ...], /) -> None"),
+            "Unpickling: the state __reduce__ made (ValueError if it is malformed).");
 }
 
 }  // namespace mgpy

@@ -97,6 +97,8 @@ PyType_Slot number_slots[] = {
     {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
     {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
     {Py_nb_absolute, reinterpret_cast<void*>(absolute_slot<T>)},
+    {Py_tp_members, value_members<T>},  // weak references (see common.hpp)
+    {Py_tp_alloc, reinterpret_cast<void*>(refuse_alloc<T>)},
     {0, nullptr},
 };
 
@@ -262,6 +264,7 @@ void bind_value(nb::module_& m, const char* doc) {
         "micrograd's repr: Value(data=..., grad=...).");
     // Make NumPy scalars defer to our reflected operators (np.float64(2) * v is a Value).
     c.attr("__array_ufunc__") = nb::none();
+    bind_protocols<T>(c);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 import importlib.util
 import math
+import random
 import re
 import runpy
 import shutil
@@ -43,6 +44,50 @@ def test_draw_graph_gives_the_lecture_neuron(
 def test_train_classifier_learns_the_spirals(capsys: pytest.CaptureFixture[str]) -> None:
     accuracy = run_example("train_classifier.py", ["--steps", "150"])
     assert isinstance(accuracy, float) and accuracy >= 0.9, capsys.readouterr().out
+
+
+def test_sweep_brings_trained_models_back_from_workers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("joblib")
+    from micrograd import nn as mgnn
+    from micrograd.engine import Value as MGValue
+    from micrograd_cpp import demo
+
+    lrs, seeds, steps = [0.5, 1.0], [1, 2], 3
+    args = ["--jobs", "2", "--steps", str(steps), "--lrs", *map(str, lrs), "--seeds",
+            *map(str, seeds)]
+    results = run_example("sweep.py", args)
+    assert isinstance(results, list) and len(results) == 4
+    assert "best: lr" in capsys.readouterr().out
+    # Each model that came back is, bit for bit, the one the same training gives here.
+    train = load_example("sweep.py")["train"]
+    for r in results:
+        here = train(r.lr, r.seed, steps)
+        assert [p.data for p in r.model.parameters()] == [p.data for p in here.model.parameters()]
+        assert (r.loss, r.accuracy) == (here.loss, here.accuracy)
+
+    # And one run equals micrograd's demo loop with the same seeds and learning rate.
+    r = results[0]
+    X, y = demo.make_data(1337)
+    labels = [float(v) for v in y]
+    random.seed(r.seed)
+    model = mgnn.MLP(2, [16, 16, 1])
+
+    def loss_of() -> Any:
+        scores = [model(list(map(MGValue, row))) for row in X.tolist()]
+        losses = [(1 + -yi * si).relu() for yi, si in zip(labels, scores, strict=True)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        return data_loss + 1e-4 * sum(p * p for p in model.parameters())
+
+    for _ in range(steps):
+        loss = loss_of()
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= r.lr * p.grad
+    assert r.loss == pytest.approx(loss_of().data, rel=1e-12)
 
 
 def test_examples_are_documented() -> None:

@@ -9,4 +9,5 @@
 #include "micrograd/node.hpp"
 #include "micrograd/ops.hpp"
 #include "micrograd/optim.hpp"
+#include "micrograd/serialize.hpp"
 #include "micrograd/value.hpp"

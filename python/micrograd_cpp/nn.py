@@ -14,7 +14,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, SupportsFloat, SupportsIndex
 
 from . import _core
@@ -33,10 +33,14 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy_loss",
     "l2_penalty",
+    "to_torch",
+    "from_torch",
 ]
 
 Number = SupportsFloat
 Input = Value | SupportsFloat
+# What state_dict() holds per key: a layer's weight rows, or its biases.
+StateDict = dict[str, list[list[float]] | list[float]]
 
 _FORMAT = "micrograd_cpp.parameters"
 _FORMAT_VERSION = 1
@@ -100,6 +104,75 @@ class Module:
         for p, x in zip(self.parameters(), values, strict=True):
             p.data = x
 
+    def _linear_layers(self) -> list[list[Neuron]]:
+        """The neurons of each layer, as PyTorch's Linear layers would hold them."""
+        raise TypeError(f"{type(self).__name__} is not a Neuron, Layer or MLP: it has no "
+                        "PyTorch form (state_dict, load_state_dict, to_torch)")
+
+    def _torch_layout(self) -> list[tuple[int, list[Neuron], bool]]:
+        """(index in the Sequential that to_torch makes, neurons, followed by a ReLU) per
+        layer: Linear, [ReLU,] Linear, ..., so keys are 0.weight, 0.bias, 2.weight, ..."""
+        layout = []
+        index = 0
+        for i, neurons in enumerate(self._linear_layers()):
+            relus = {bool(n.nonlin) for n in neurons}
+            if len(relus) != 1:
+                raise ValueError(f"layer {i} mixes ReLU and linear neurons: a PyTorch "
+                                 "Linear followed or not by a ReLU cannot hold it")
+            relu = relus.pop()
+            layout.append((index, neurons, relu))
+            index += 2 if relu else 1
+        return layout
+
+    def state_dict(self) -> StateDict:
+        """The parameters under PyTorch's names for the ``torch.nn.Sequential`` of Linear
+        and ReLU layers that ``to_torch`` makes: ``{"0.weight": rows, "0.bias": biases,
+        "2.weight": ...}``, plain nested lists of floats, where ``neurons[i].w[j]`` is
+        ``weight[i][j]``. A Neuron is a one-neuron layer and a Layer a one-layer MLP: their
+        keys are ``0.weight`` (one row per neuron) and ``0.bias``. Loads into PyTorch with
+        ``seq.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})``."""
+        sd: StateDict = {}
+        for index, neurons, _ in self._torch_layout():
+            sd[f"{index}.weight"] = [[_number(w) for w in n.w] for n in neurons]
+            sd[f"{index}.bias"] = [_number(n.b) for n in neurons]
+        return sd
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Set the parameters from a ``state_dict()`` of a model of the same shapes, or
+        from PyTorch's (its tensors, or NumPy arrays, are read with ``tolist()``).
+
+        The keys, every shape and every number (finite int or float) are checked before
+        any parameter changes: on a ``ValueError`` the module is unchanged.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise ValueError("load_state_dict: expected a mapping of names to weights, not "
+                             f"{type(state_dict).__name__}")
+        layout = self._torch_layout()
+        expected = [f"{i}.{kind}" for i, _, _ in layout for kind in ("weight", "bias")]
+        if set(state_dict) != set(expected):
+            missing = [k for k in expected if k not in state_dict]
+            extra = sorted(map(repr, set(state_dict) - set(expected)))
+            raise ValueError(f"load_state_dict: keys must be {expected}; missing {missing}, "
+                             f"unexpected [{', '.join(extra)}]")
+        writes: list[tuple[Neuron, int, float]] = []  # (neuron, weight index or -1, value)
+        for index, neurons, _ in layout:
+            nin = len(neurons[0].w)
+            rows = _matrix(state_dict[f"{index}.weight"], f"{index}.weight", len(neurons), nin)
+            biases = _matrix([state_dict[f"{index}.bias"]], f"{index}.bias", 1, len(neurons))[0]
+            for n, row, b in zip(neurons, rows, biases, strict=True):
+                if len(n.w) != nin:
+                    raise ValueError(f"load_state_dict: the neurons of layer {index} have "
+                                     "different numbers of inputs")
+                writes += [(n, j, x) for j, x in enumerate(row)] + [(n, -1, b)]
+        for n, j, x in writes:
+            target = n.b if j < 0 else n.w[j]
+            if isinstance(target, Value):
+                target.data = x
+            elif j < 0:
+                n.b = x
+            else:
+                n.w[j] = x
+
     def _check_saved(self, doc: Any, path: str | os.PathLike[str]) -> list[float]:
         if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
             raise ValueError(f"load: {path} is not a micrograd_cpp parameter file")
@@ -147,6 +220,9 @@ class Neuron(Module):
     def shapes(self) -> list[list[int]]:
         return [[len(self.w), 1]]
 
+    def _linear_layers(self) -> list[list[Neuron]]:
+        return [[self]]
+
     def __repr__(self) -> str:
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
 
@@ -169,6 +245,9 @@ class Layer(Module):
     def shapes(self) -> list[list[int]]:
         return [[len(self.neurons[0].w), len(self.neurons)]]
 
+    def _linear_layers(self) -> list[list[Neuron]]:
+        return [list(self.neurons)]
+
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
@@ -190,6 +269,9 @@ class MLP(Module):
 
     def shapes(self) -> list[list[int]]:
         return [s for layer in self.layers for s in layer.shapes()]
+
+    def _linear_layers(self) -> list[list[Neuron]]:
+        return [n for layer in self.layers for n in layer._linear_layers()]
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
@@ -230,3 +312,91 @@ def cross_entropy_loss(scores: Iterable[Sequence[Value]],
 def l2_penalty(params: Iterable[Value], alpha: float) -> Value:
     """``alpha * sum(p*p for p in params)``, the regularisation of micrograd's demo."""
     return _core.l2_penalty(params, alpha)
+
+
+def _number(x: Any) -> float:
+    """A weight's value: a Value's data, or the number placed among the weights."""
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _matrix(rows: Any, name: str, n: int, m: int) -> list[list[float]]:
+    """rows as n lists of m finite floats (tensors and arrays via tolist()), or ValueError."""
+    rows = rows.tolist() if hasattr(rows, "tolist") else rows
+    shape_error = ValueError(f"load_state_dict: {name} must hold {n} rows of {m} numbers"
+                             if name.endswith("weight") else
+                             f"load_state_dict: {name} must hold {m} numbers")
+    if not isinstance(rows, Sequence) or isinstance(rows, str) or len(rows) != n:
+        raise shape_error
+    out = []
+    for i, row in enumerate(rows):
+        row = row.tolist() if hasattr(row, "tolist") else row
+        if not isinstance(row, Sequence) or isinstance(row, str) or len(row) != m:
+            raise shape_error
+        for j, x in enumerate(row):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                where = f"[{i}][{j}]" if name.endswith("weight") else f"[{j}]"
+                raise ValueError(f"load_state_dict: {name}{where} is {x!r:.40}, "
+                                 "not a finite number")
+        out.append([float(x) for x in row])
+    return out
+
+
+def to_torch(model: Module) -> Any:
+    """A ``torch.nn.Sequential`` of ``Linear`` (float64) and ``ReLU`` layers with the
+    model's weights: ``neurons[i].w[j]`` is ``weight[i][j]``, keys as ``state_dict()``.
+
+    Its outputs equal the model's bit for bit where both compute the same operations in
+    the same order: one input per neuron, or exact arithmetic (e.g. weights and inputs
+    that are small multiples of a power of two). Otherwise they can differ in the last
+    bits, because ``Linear`` adds the bias after the dot product (micrograd starts its sum
+    from the bias) and may sum the products in another order. Imports torch.
+    """
+    import torch
+
+    layers: list[Any] = []
+    for _, neurons, relu in model._torch_layout():
+        linear = torch.nn.utils.skip_init(torch.nn.Linear, len(neurons[0].w), len(neurons),
+                                          dtype=torch.float64)  # no draw from torch's RNG
+        layers += [linear, torch.nn.ReLU()] if relu else [linear]
+    seq = torch.nn.Sequential(*layers)
+    seq.load_state_dict({k: torch.tensor(v, dtype=torch.float64)
+                         for k, v in model.state_dict().items()})
+    return seq
+
+
+def from_torch(seq: Any) -> MLP:
+    """The ``MLP`` of a ``torch.nn.Sequential`` shaped as one: ``Linear``, ``ReLU``,
+    ``Linear``, ..., ``Linear`` (every Linear with a bias, each one's inputs the previous
+    one's outputs). Weights are converted to Python floats (float64). Anything else is a
+    ValueError (a TypeError for what is not a Sequential). Python's random state is left
+    as it was. Imports torch.
+    """
+    import torch
+
+    if not isinstance(seq, torch.nn.Sequential):
+        raise TypeError(f"from_torch: expected a torch.nn.Sequential, not {type(seq).__name__}")
+    mods = list(seq)
+    if not mods or len(mods) % 2 == 0:
+        raise ValueError("from_torch: an MLP is Linear, ReLU, Linear, ..., Linear; this "
+                         f"Sequential has {len(mods)} modules")
+    outs: list[int] = []
+    for i, mod in enumerate(mods):
+        want = torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU
+        if type(mod) is not want:
+            raise ValueError(f"from_torch: module {i} is {type(mod).__name__}, not "
+                             f"{want.__name__} (an MLP is Linear, ReLU, Linear, ..., Linear)")
+        if i % 2:
+            continue
+        if mod.bias is None:
+            raise ValueError(f"from_torch: Linear {i} has no bias; micrograd's neurons have one")
+        if outs and mod.in_features != outs[-1]:
+            raise ValueError(f"from_torch: Linear {i} takes {mod.in_features} inputs but the "
+                             f"layer before it gives {outs[-1]}")
+        outs.append(mod.out_features)
+    rng = random.getstate()  # MLP() draws initial weights; they are overwritten below
+    try:
+        model = MLP(mods[0].in_features, outs)
+    finally:
+        random.setstate(rng)
+    model.load_state_dict(seq.state_dict())
+    return model

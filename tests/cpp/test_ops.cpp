@@ -50,6 +50,7 @@ Expected formula(Op op, double x, double y) {
         case Op::log: return {std::log(x), 1 / x, 0};
         case Op::softplus: return {std::log(1 + std::exp(x)), std::exp(x) / (1 + std::exp(x)), 0};
         case Op::abs: return {std::sqrt(x * x), x / std::sqrt(x * x), 0};  // away from 0
+        case Op::max_shift: return {x > y ? x : y, 0, 0};  // a constant to backward()
         case Op::neuron:
         case Op::neuron_relu: break;  // not two-input ops: tested in test_neuron.cpp
     }
@@ -59,7 +60,7 @@ Expected formula(Op op, double x, double y) {
 // Smooth points of every op (pow only for x > 0, relu away from 0, log for x > 0).
 std::vector<Point> smooth_points() {
     std::vector<Point> pts;
-    for (Op op : {Op::add, Op::sub, Op::mul, Op::div})
+    for (Op op : {Op::add, Op::sub, Op::mul, Op::div, Op::max_shift})
         for (auto [x, y] : {std::pair{1.5, -0.75}, {-2.25, 3.5}, {0.3, 0.7}})
             pts.push_back({op, x, y});
     for (auto [x, y] : {std::pair{1.7, 2.3}, {0.4, -1.5}, {2.0, 3.0}, {3.1, 0.5}})
@@ -74,7 +75,8 @@ std::vector<Point> smooth_points() {
 }
 
 bool is_binary_op(Op op) {
-    return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow;
+    return op == Op::add || op == Op::sub || op == Op::mul || op == Op::div || op == Op::pow ||
+           op == Op::max_shift;
 }
 
 // got == want where want is Inf or NaN (matching signs / NaN-ness), else approximately.
@@ -116,7 +118,8 @@ TEST_CASE_TEMPLATE("partials agree with central finite differences of forward", 
     const T h0 = std::cbrt(std::numeric_limits<T>::epsilon());
     const double eps = std::is_same_v<T, double> ? 1e-7 : 2e-3;
     for (const Point& p : smooth_points()) {
-        if (p.op == Op::leaf) continue;  // a leaf has no inputs to differentiate by
+        // a leaf has no inputs to differentiate by; max_shift is a constant to backward()
+        if (p.op == Op::leaf || p.op == Op::max_shift) continue;
         CAPTURE(describe(p));
         const T x = static_cast<T>(p.x), y = static_cast<T>(p.y);
         const auto f = [&](T a, T b) { return micrograd::detail::forward(p.op, a, b); };
@@ -215,7 +218,8 @@ TEST_CASE("op_name gives micrograd's labels") {
         {Op::relu, "ReLU"},       {Op::tanh, "tanh"},
         {Op::sigmoid, "sigmoid"}, {Op::exp, "exp"},
         {Op::log, "log"},         {Op::softplus, "softplus"},
-        {Op::abs, "abs"},         {Op::neuron, "+"},
+        {Op::abs, "abs"},         {Op::max_shift, "max"},
+        {Op::neuron, "+"},
         {Op::neuron_relu, "ReLU"},
     };
     for (const auto& [op, label] : labels) CHECK(op_name(op) == label);

@@ -132,6 +132,24 @@ class Value:
 
     __array_ufunc__: None = None
 
+    def __reduce__(self) -> tuple[type[Value], tuple[float], tuple[object, ...]]:
+        """
+        Pickle support: plain data (no code), versioned and checked when loaded. A leaf
+        keeps data, grad and label; any other value its whole graph below it.
+        """
+
+    def __setstate__(self, state: tuple[object, ...], /) -> None:
+        """Unpickling: the state __reduce__ made (ValueError if it is malformed)."""
+
+    def __copy__(self) -> Value:
+        """copy.copy: a new node with the same op, inputs, data, grad and label."""
+
+    def __deepcopy__(self, memo: dict[int, object], /) -> Value:
+        """
+        copy.deepcopy: a copy of the whole graph below this value (any depth), sharing
+        nothing with it; values copied in the same deepcopy stay one graph.
+        """
+
 class Value32:
     """
     Value with float32 data and grads: every op computes in float32.
@@ -257,6 +275,24 @@ class Value32:
 
     __array_ufunc__: None = None
 
+    def __reduce__(self) -> tuple[type[Value32], tuple[float], tuple[object, ...]]:
+        """
+        Pickle support: plain data (no code), versioned and checked when loaded. A leaf
+        keeps data, grad and label; any other value its whole graph below it.
+        """
+
+    def __setstate__(self, state: tuple[object, ...], /) -> None:
+        """Unpickling: the state __reduce__ made (ValueError if it is malformed)."""
+
+    def __copy__(self) -> Value32:
+        """copy.copy: a new node with the same op, inputs, data, grad and label."""
+
+    def __deepcopy__(self, memo: dict[int, object], /) -> Value32:
+        """
+        copy.deepcopy: a copy of the whole graph below this value (any depth), sharing
+        nothing with it; values copied in the same deepcopy stay one graph.
+        """
+
 def neuron_forward(neuron: object, x: Iterable[Value | SupportsFloat]) -> Value:
     """
     Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.
@@ -319,6 +355,15 @@ class SGD:
     @lr.setter
     def lr(self, arg: float, /) -> None: ...
 
+    def __reduce__(self) -> tuple[type[SGD], tuple[object, ...], tuple[object, ...]]:
+        """
+        Pickle support: the parameters and hyperparameters, then the momentum buffers
+        and the step count (plain data, checked when loaded).
+        """
+
+    def __setstate__(self, state: tuple[object, ...], /) -> None:
+        """Unpickling: the state __reduce__ made (ValueError if it is malformed)."""
+
 class Adam:
     """Adam over a list of values (torch.optim.Adam, L2 weight decay)."""
 
@@ -336,6 +381,15 @@ class Adam:
 
     @lr.setter
     def lr(self, arg: float, /) -> None: ...
+
+    def __reduce__(self) -> tuple[type[Adam], tuple[object, ...], tuple[object, ...]]:
+        """
+        Pickle support: the parameters and hyperparameters, then the moments and the
+        step count (plain data, checked when loaded).
+        """
+
+    def __setstate__(self, state: tuple[object, ...], /) -> None:
+        """Unpickling: the state __reduce__ made (ValueError if it is malformed)."""
 
 class Graph:
     """

@@ -101,7 +101,9 @@ void propagate(Node<T>& n) {
         n.op,
         [&n](auto row) {
             using Rule = decltype(row);
-            if constexpr (Rule::arity == op::many) {
+            if constexpr (!Rule::gradient) {
+                return 0;
+            } else if constexpr (Rule::arity == op::many) {
                 propagate_fused(n);
             } else if constexpr (Rule::arity == 2) {
                 Node<T>& x = *n.a;

@@ -126,7 +126,9 @@ public:
                 p.op[i],
                 [&](auto row) {
                     using Rule = decltype(row);
-                    if constexpr (Rule::arity == op::many) {
+                    if constexpr (!Rule::gradient) {
+                        return 0;
+                    } else if constexpr (Rule::arity == op::many) {
                         backward_neuron(p, i, data, grad);
                     } else if constexpr (Rule::arity == 2) {
                         const Partials<T> d = Rule::partials(data[a], data[b], data[o]);

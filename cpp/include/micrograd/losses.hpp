@@ -66,8 +66,9 @@ Value<T> binary_cross_entropy_with_logits(const std::vector<Value<T>>& logits,
 }
 
 // Softmax cross-entropy: for each row of class scores s and its class c,
-// logsumexp(s) - s[c], with the row's largest score subtracted inside the exp (a
-// constant: it changes no gradient) so that large scores do not overflow.
+// logsumexp(s) - s[c], with the row's largest score subtracted inside the exp so that
+// large scores do not overflow: a max_shift node, which backward() treats as a constant
+// (it changes no gradient) and a replayed graph recomputes.
 template <class T>
 Value<T> cross_entropy_loss(const std::vector<std::vector<Value<T>>>& scores,
                             const std::vector<std::size_t>& classes) {
@@ -81,12 +82,12 @@ Value<T> cross_entropy_loss(const std::vector<std::vector<Value<T>>>& scores,
                                         " of sample " + std::to_string(i) +
                                         " is out of range for " + std::to_string(row.size()) +
                                         " class scores");
-        T shift = row[0].data();
-        for (const auto& s : row) shift = s.data() > shift ? s.data() : shift;
+        Value<T> shift = row[0];
+        for (std::size_t j = 1; j < row.size(); ++j) shift = max_shift(shift, row[j]);
         std::vector<Value<T>> exps;
         exps.reserve(row.size());
-        for (const auto& s : row) exps.push_back((s - Value<T>(shift)).exp());
-        const Value<T> lse = sum(exps.begin(), exps.end(), Value<T>(T(0))).log() + Value<T>(shift);
+        for (const auto& s : row) exps.push_back((s - shift).exp());
+        const Value<T> lse = sum(exps.begin(), exps.end(), Value<T>(T(0))).log() + shift;
         terms.push_back(lse - row[classes[i]]);
     }
     return detail::mean(terms);

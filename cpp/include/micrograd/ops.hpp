@@ -29,6 +29,7 @@ struct Defaults {
     static constexpr const char* method = nullptr;
     static constexpr const char* doc = nullptr;
     static constexpr bool constant = false;
+    static constexpr bool gradient = true;  // backward() propagates through it
 };
 
 struct Leaf : Defaults {
@@ -176,6 +177,16 @@ struct Abs : Defaults {
     }
 };
 
+// max(x, y) as a constant to backward(): the shift that keeps a logsumexp from overflowing
+// (losses.hpp). A node rather than a number, so that a replayed graph recomputes it.
+struct MaxShift : Defaults {
+    static constexpr const char* name = "max";
+    static constexpr int arity = 2;
+    static constexpr bool gradient = false;
+    template <class T> static T forward(T x, T y) noexcept { return y > x ? y : x; }
+    template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(0), T(0)}; }
+};
+
 // A whole neuron in one node: micrograd's graph for sum((wi*xi ...), b) (Neuron) or its
 // relu (NeuronRelu), kept as arrays instead of 2n or 2n + 1 nodes (fused.hpp). It reports
 // the op of that graph's last node ('+' or 'ReLU'); expand() turns it into that graph.
@@ -195,8 +206,8 @@ struct NeuronRelu : Defaults {
 #define MICROGRAD_OPS(X)                                                                        \
     X(leaf, Leaf) X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(neg, Neg)                   \
     X(pow_const, PowConst) X(pow, Pow) X(relu, Relu) X(tanh, Tanh) X(sigmoid, Sigmoid)          \
-    X(exp, Exp) X(log, Log) X(softplus, Softplus) X(abs, Abs) X(neuron, Neuron)                 \
-    X(neuron_relu, NeuronRelu)
+    X(exp, Exp) X(log, Log) X(softplus, Softplus) X(abs, Abs) X(max_shift, MaxShift)            \
+    X(neuron, Neuron) X(neuron_relu, NeuronRelu)
 
 // The operation that produced a node.
 enum class Op : std::uint8_t {

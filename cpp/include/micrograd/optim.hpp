@@ -71,6 +71,25 @@ public:
         lr_ = static_cast<T>(lr);
     }
     const std::vector<Value<T>>& params() const noexcept { return params_; }
+    double momentum() const noexcept { return momentum_; }
+    double weight_decay() const noexcept { return weight_decay_; }
+
+    // The state a copy carries: the momentum buffers (none before the first step with
+    // momentum) and the number of steps taken. restore() puts it back, checked first.
+    const std::vector<T>& buffers() const noexcept { return buf_; }
+    long steps() const noexcept { return steps_; }
+    void restore(std::vector<T> buffers, long steps) {
+        if (!buffers.empty() && buffers.size() != params_.size())
+            throw std::invalid_argument("SGD: " + std::to_string(buffers.size()) +
+                                        " momentum buffers for " + std::to_string(params_.size()) +
+                                        " parameters");
+        if (steps < 0 || (!buffers.empty() && (momentum_ == 0 || steps == 0)))
+            throw std::invalid_argument(
+                "SGD: momentum buffers without momentum or steps, or "
+                "a negative step count");
+        buf_ = std::move(buffers);
+        steps_ = steps;
+    }
 
 private:
     std::vector<Value<T>> params_;
@@ -121,6 +140,26 @@ public:
         lr_ = lr;
     }
     const std::vector<Value<T>>& params() const noexcept { return params_; }
+    double beta1() const noexcept { return beta1_; }
+    double beta2() const noexcept { return beta2_; }
+    double eps() const noexcept { return eps_; }
+    double weight_decay() const noexcept { return weight_decay_; }
+
+    // The state a copy carries: the first and second moments and the step count.
+    // restore() puts it back, checked first.
+    const std::vector<T>& first_moments() const noexcept { return m_; }
+    const std::vector<T>& second_moments() const noexcept { return v_; }
+    long steps() const noexcept { return t_; }
+    void restore(std::vector<T> m, std::vector<T> v, long steps) {
+        if (m.size() != params_.size() || v.size() != params_.size())
+            throw std::invalid_argument("Adam: " + std::to_string(m.size()) + " and " +
+                                        std::to_string(v.size()) + " moments for " +
+                                        std::to_string(params_.size()) + " parameters");
+        if (steps < 0) throw std::invalid_argument("Adam: a negative step count");
+        m_ = std::move(m);
+        v_ = std::move(v);
+        t_ = steps;
+    }
 
 private:
     std::vector<Value<T>> params_;

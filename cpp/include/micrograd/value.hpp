@@ -58,6 +58,8 @@ public:
     friend Value operator*(const Value& x, const Value& y) { return binary(Op::mul, x, y); }
     friend Value operator/(const Value& x, const Value& y) { return binary(Op::div, x, y); }
     friend Value pow(const Value& x, const Value& y) { return binary(Op::pow, x, y); }
+    // max(x, y), a constant to backward() (losses.hpp's logsumexp shift).
+    friend Value max_shift(const Value& x, const Value& y) { return binary(Op::max_shift, x, y); }
     Value operator-() const { return apply(Op::neg); }
 
     // x ** k for a constant k; an integral k is remembered for micrograd's "**2" label.
