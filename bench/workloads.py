@@ -2,8 +2,8 @@
 
 ENGINE is one of ``ENGINES``; WORKLOAD and SIZE are
 ``ops-fwd MS`` / ``ops-fwd+bwd MS`` (run whole batches of iterations for at least MS ms),
-``moons STEPS``, ``deep N``, ``wide N``, ``digits EPOCHS`` and ``capture-moons 1`` /
-``capture-digits 1``. Prints one JSON object (``Result``) on stdout.
+``moons STEPS``, ``deep N``, ``wide N``, ``digits EPOCHS``, and ``capture-moons 1``,
+``capture-digits 1``, ``capture-deep N``. Prints one JSON object (``Result``) on stdout.
 run.py starts one such process per measurement, so the peak memory is this workload's alone.
 """
 
@@ -575,13 +575,13 @@ def digits_micrograd() -> DigitsStep:
         scores = [model(row[: ex.PIXELS]) for row in leaves]
         loss = ex.cross_entropy(scores, [row[ex.PIXELS :] for row in leaves])
         model.zero_grad()
-        backward(loss, 4 * len(leaves) * len(leaves[0]))
+        backward(loss, 4 * len(leaves) * len(leaves[0]))  # a bound on the longest path
         t += 1
+        step_size, correction2_sqrt = ex.LR / (1 - beta1**t), math.sqrt(1 - beta2**t)
         for i, p in enumerate(params):
             m[i] += (1 - beta1) * (p.grad - m[i])
             v[i] = beta2 * v[i] + (1 - beta2) * p.grad * p.grad
-            step_size = ex.LR / (1 - beta1**t)
-            p.data -= step_size * m[i] / (math.sqrt(v[i]) / math.sqrt(1 - beta2**t) + eps)
+            p.data -= step_size * m[i] / (math.sqrt(v[i]) / correction2_sqrt + eps)
         return float(loss.data)
 
     return step
