@@ -478,17 +478,30 @@ def digits_first_loss() -> float:
     return float(np.mean(np.log(np.exp(s).sum(axis=1)) - picked))
 
 
-def digits_micrograd_cpp(graph: bool) -> tuple[DigitsStep, Callable[[], float]]:
-    """The example's BatchLoss: the graph captured once and replayed (``graph``), or
-    rebuilt every batch (``--eager``). Returns the step and the test accuracy."""
-    from micrograd_cpp import nn
+def digits_micrograd_cpp(replay: bool) -> tuple[DigitsStep, Callable[[], float]]:
+    """With ``replay``, the example's BatchLoss: the graph captured at the first batch and
+    replayed. Without, the eager loop as one writes it without Graph: each batch's graph
+    built over new leaves, with ``nn.cross_entropy_loss`` on the class indices (eagerly
+    faster than the one-hot loss that replay needs). Returns the step and the test
+    accuracy."""
+    from micrograd_cpp import Value, nn
 
     ex = digits_example()
     data, model = ex.load(), ex.make_model()
-    batch = ex.BatchLoss(model, nn.Adam(model.parameters(), lr=ex.LR), eager=not graph)
-    rows = data.rows
+    opt = nn.Adam(model.parameters(), lr=ex.LR)
+    batch = ex.BatchLoss(model, opt)
+    rows, x, y = data.rows, data.x_train, data.y_train
+
+    def eager(index: Any) -> float:
+        scores = [model(list(map(Value, row))) for row in x[index].tolist()]
+        loss = nn.cross_entropy_loss(scores, y[index].tolist())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.data)
+
     return (
-        lambda index: float(batch.step(rows[index])),
+        (lambda index: float(batch.step(rows[index]))) if replay else eager,
         lambda: float(ex.accuracy(model, data.x_test, data.y_test)),
     )
 
@@ -605,7 +618,7 @@ def digits(engine: str, epochs: int) -> Result:
     elif engine == "torch-batched":
         step, accuracy = digits_torch_batched()
     else:
-        step, accuracy = digits_micrograd_cpp(graph=engine == "micrograd-cpp-graph")
+        step, accuracy = digits_micrograd_cpp(replay=engine == "micrograd-cpp-graph")
     with Span() as span:
         losses = [step(index) for epoch in batches for index in epoch]
     ok = all(map(math.isfinite, losses)) and math.isclose(
