@@ -122,10 +122,14 @@ nb::object wrap(micrograd::Value<T> v) {
     auto* node = v.node();
     if (node->user != 0) return nb::borrow(wrappers().get(node->user));
     nb::object o = nb::inst_alloc(reinterpret_cast<PyObject*>(py_type<T>));
+    // Out of the cyclic GC unless its node has extras, which may hold Python objects
+    // (bindings/value.cpp: traverse_slot).
+    PyObject_GC_UnTrack(o.ptr());
     const std::uint32_t id = wrappers().add(o.ptr());  // if this throws, o is dropped unready
     new (nb::inst_ptr<PyValue<T>>(o)) PyValue<T>{std::move(v)};
     nb::inst_mark_ready(o);
     node->user = id;
+    if (node->flags & micrograd::detail::flag_has_extra) PyObject_GC_Track(o.ptr());
     return o;
 }
 
@@ -278,6 +282,10 @@ std::vector<micrograd::Operand<T>> operands(const nb::list& items, const std::st
 // Python's object protocols for Value and Value32: copy, deepcopy, pickle (protocols.cpp).
 template <class T>
 void bind_protocols(nb::class_<PyValue<T>>& c);
+
+// The _op of a node made as Value(data, children, op) (bindings/value.cpp).
+template <class T>
+std::string custom_op(const micrograd::Node<T>* n);
 
 void bind_values(nb::module_& m);
 void bind_nn(nb::module_& m);

@@ -34,7 +34,17 @@ micrograd::Graph<T> capture(nb::handle root, nb::handle inputs) {
         for (std::size_t j = 0; j < nb::len(items); ++j)
             in.push_back(item_value<T>(items[j], "Graph: inputs[" + std::to_string(j) + "]"));
     }
-    return micrograd::Graph<T>(nb::inst_ptr<PyValue<T>>(root)->v, std::move(in));
+    try {
+        return micrograd::Graph<T>(nb::inst_ptr<PyValue<T>>(root)->v, std::move(in));
+    } catch (const micrograd::Unreplayable& e) {
+        const auto* node = static_cast<const micrograd::Node<T>*>(e.node);
+        throw nb::value_error(("Graph: the graph holds a node of the custom op '" +
+                               custom_op(node) +
+                               "' (made as Value(data, children, op) with a Python _backward), "
+                               "which has no C++ forward to replay; write the op with Value's "
+                               "own ops to replay it, or rebuild the graph at every step")
+                                  .c_str());
+    }
 }
 
 // NumPy's name of a DLPack dtype, for errors.

@@ -88,20 +88,6 @@ PyObject* absolute_slot(PyObject* x) noexcept {
     return guarded([&] { return wrap<T>(value_of<T>(x).abs()); });
 }
 
-template <class T>
-PyType_Slot number_slots[] = {
-    {Py_nb_add, reinterpret_cast<void*>(binary_slot<T, std::plus<>>)},
-    {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<T, std::minus<>>)},
-    {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<T, std::multiplies<>>)},
-    {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<T, std::divides<>>)},
-    {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
-    {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
-    {Py_nb_absolute, reinterpret_cast<void*>(absolute_slot<T>)},
-    {Py_tp_members, value_members<T>},  // weak references (see common.hpp)
-    {Py_tp_alloc, reinterpret_cast<void*>(refuse_alloc<T>)},
-    {0, nullptr},
-};
-
 // micrograd labels x**k as f"**{k}" with k as given: "**2" for an int, "**0.1" for a float.
 // A float32 exponent prints as the shortest decimal that reads back as that float32, so
 // Value32(x) ** 0.1 is labelled "**0.1" too.
@@ -123,42 +109,244 @@ std::string op_label(const micrograd::Value<T>& v) {
     return label + nb::str(number).c_str();
 }
 
-// Labels live beside the nodes, which have no room for a string: a labelled node is
-// flagged, and the arena's on_free hook drops its label when the node dies.
+// What a node carries for Python beside its numbers, kept while the node lives (so a node
+// reached again through `_prev` has it, whichever Python object stands for it): its label;
+// for a custom node (Value(data, children, op), micrograd's way to write an op), its op's
+// label and its Python _backward; and attributes set on it (v.foo = 1). A node with extras
+// is flagged flag_has_extra, and the arena's on_free hook drops them when it dies.
+struct Extras {
+    std::string label;
+    std::string op;       // a custom node's _op
+    bool custom = false;  // made as Value(data, children, op)
+    nb::object backward;  // a custom node's _backward, when one was assigned
+    nb::object dict;      // the node's attributes, from the first one on
+
+    bool empty() const { return label.empty() && !custom && !dict.is_valid(); }
+    bool holds_objects() const { return backward.is_valid() || dict.is_valid(); }
+};
+
 template <class T>
-std::unordered_map<const micrograd::Node<T>*, std::string>& labels() {
-    static auto* instance = new std::unordered_map<const micrograd::Node<T>*, std::string>();
+std::unordered_map<const micrograd::Node<T>*, Extras>& extras_table() {
+    static auto* instance = new std::unordered_map<const micrograd::Node<T>*, Extras>();
     return *instance;  // never destroyed, like the arenas
 }
 
 template <class T>
-void drop_label(micrograd::Node<T>* n) noexcept {
-    labels<T>().erase(n);
+Extras* find_extras(const micrograd::Node<T>* n) {
+    if (!(n->flags & micrograd::detail::flag_has_extra)) return nullptr;
+    return &extras_table<T>().at(n);
+}
+
+template <class T>
+Extras& extras_of(micrograd::Node<T>* n) {
+    n->flags |= micrograd::detail::flag_has_extra;
+    return extras_table<T>()[n];
+}
+
+// Forgets n's extras when they hold nothing any more.
+template <class T>
+void prune_extras(micrograd::Node<T>* n) {
+    auto& table = extras_table<T>();
+    auto it = table.find(n);
+    if (it == table.end() || !it->second.empty()) return;
+    table.erase(it);
+    n->flags &= ~micrograd::detail::flag_has_extra;
+}
+
+// The arena's on_free hook. The extras leave the table before their Python objects are
+// dropped: dropping them runs Python code (a closure's cells, say) that may free other
+// nodes and so come back here.
+template <class T>
+void drop_extras(micrograd::Node<T>* n) noexcept {
+    auto& table = extras_table<T>();
+    auto it = table.find(n);
+    if (it == table.end()) return;
+    const Extras dying = std::move(it->second);
+    table.erase(it);
 }
 
 template <class T>
 std::string get_label(const micrograd::Value<T>& v) {
-    const auto* n = v.node();
-    return (n->flags & micrograd::detail::flag_has_extra) ? labels<T>().at(n) : std::string();
+    const Extras* e = find_extras(v.node());
+    return e != nullptr ? e->label : std::string();
 }
 
 template <class T>
 void set_label(const micrograd::Value<T>& v, nb::handle label) {
     if (!nb::isinstance<nb::str>(label))
         throw nb::type_error(("label must be a str, not '" + py_type_name(label) + "'").c_str());
-    auto* n = v.node();
     Py_ssize_t size = 0;
     const char* utf8 = PyUnicode_AsUTF8AndSize(label.ptr(), &size);
     if (utf8 == nullptr) throw nb::python_error();  // a lone surrogate: UnicodeEncodeError
-    std::string text(utf8, static_cast<std::size_t>(size));
-    if (text.empty()) {
-        labels<T>().erase(n);
-        n->flags &= ~micrograd::detail::flag_has_extra;
-    } else {
-        labels<T>()[n] = std::move(text);
-        n->flags |= micrograd::detail::flag_has_extra;
-    }
+    extras_of(v.node()).label.assign(utf8, static_cast<std::size_t>(size));
+    prune_extras(v.node());
 }
+
+// A Value is a GC type so that a node's Python objects (its _backward, its attributes) can
+// be shown to the cyclic GC: a custom op's closure refers to its own result (`out.grad`),
+// a cycle through C++ that the GC must be able to break. Every object is untracked when
+// made, so plain values cost the GC nothing (micrograd's spends most of its time there),
+// and tracked when its node gets such objects. They are reported only while the object
+// is the node's only owner (refs == 1): a node that other nodes or handles still hold
+// needs its _backward, and stays.
+template <class T>
+micrograd::Node<T>* node_of(PyObject* self) {
+    return nb::inst_ptr<PyValue<T>>(self)->v.node();
+}
+
+template <class T>
+int traverse_slot(PyObject* self, visitproc visit, void* arg) {
+    Py_VISIT(Py_TYPE(self));
+    if (!nb::inst_ready(self)) return 0;
+    const micrograd::Node<T>* n = node_of<T>(self);
+    const Extras* e = n->refs == 1 ? find_extras(n) : nullptr;
+    if (e == nullptr) return 0;
+    if (e->backward.is_valid()) Py_VISIT(e->backward.ptr());
+    if (e->dict.is_valid()) Py_VISIT(e->dict.ptr());
+    return 0;
+}
+
+template <class T>
+int clear_slot(PyObject* self) {
+    if (!nb::inst_ready(self)) return 0;
+    micrograd::Node<T>* n = node_of<T>(self);
+    Extras* e = n->refs == 1 ? find_extras(n) : nullptr;
+    if (e == nullptr) return 0;
+    nb::object backward = std::move(e->backward), dict = std::move(e->dict);
+    e->backward = nb::object();
+    e->dict = nb::object();
+    prune_extras(n);
+    return 0;  // backward and dict are dropped here, after the table is consistent
+}
+
+// Tracks self when its node's extras hold Python objects (see traverse_slot).
+void track(PyObject* self) {
+    if (!PyObject_GC_IsTracked(self)) PyObject_GC_Track(self);
+}
+
+// Attributes set on a value (v.foo = 1) live with its node (Extras::dict); Python's own
+// lookup comes first, so data, grad, label and the methods cost nothing more.
+template <class T>
+PyObject* getattro_slot(PyObject* self, PyObject* name) noexcept {
+    PyObject* found = PyObject_GenericGetAttr(self, name);
+    if (found != nullptr || !PyErr_ExceptionMatches(PyExc_AttributeError)) return found;
+    micrograd::Node<T>* n = node_of<T>(self);
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__dict__") == 0) {
+        PyErr_Clear();
+        return guarded([&] {  // vars(v): the node's attributes, as a dict that stays theirs
+            Extras& e = extras_of(n);
+            if (!e.dict.is_valid()) e.dict = nb::dict();
+            track(self);
+            return e.dict;
+        });
+    }
+    const Extras* e = find_extras(n);
+    if (e == nullptr || !e->dict.is_valid()) return nullptr;  // the AttributeError stands
+    PyObject* item = PyDict_GetItemWithError(e->dict.ptr(), name);
+    if (item == nullptr) return nullptr;
+    PyErr_Clear();
+    return Py_NewRef(item);
+}
+
+template <class T>
+int setattro_slot(PyObject* self, PyObject* name, PyObject* value) noexcept {
+    if (PyObject_GenericSetAttr(self, name, value) == 0) return 0;
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+    // The type's own attributes (a read-only property, a method) keep their error.
+    PyObject *type, *error, *trace;
+    PyErr_Fetch(&type, &error, &trace);
+    PyObject* own = PyObject_GetAttr(reinterpret_cast<PyObject*>(Py_TYPE(self)), name);
+    if (own != nullptr) {
+        Py_DECREF(own);
+        PyErr_Restore(type, error, trace);
+        return -1;
+    }
+    PyErr_Clear();
+    Py_XDECREF(type);
+    Py_XDECREF(error);
+    Py_XDECREF(trace);
+    micrograd::Node<T>* n = node_of<T>(self);
+    if (value == nullptr) {  // del v.foo
+        Extras* e = find_extras(n);
+        if (e == nullptr || !e->dict.is_valid() || PyDict_DelItem(e->dict.ptr(), name) != 0) {
+            PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
+                         Names<T>::cls, name);
+            return -1;
+        }
+        return 0;
+    }
+    PyObject* done = guarded([&] {
+        Extras& e = extras_of(n);
+        if (!e.dict.is_valid()) e.dict = nb::dict();
+        track(self);
+        if (PyDict_SetItem(e.dict.ptr(), name, value) != 0) throw nb::python_error();
+        return nb::none();
+    });
+    if (done == nullptr) return -1;
+    Py_DECREF(done);
+    return 0;
+}
+
+// backward()'s step for a custom node: its Python _backward, if it has one (micrograd's
+// default _backward does nothing). An exception it raises stops backward().
+template <class T>
+void custom_backward(micrograd::Node<T>* n) {
+    const Extras* e = find_extras(n);
+    if (e == nullptr || !e->backward.is_valid()) return;
+    nb::object fn = e->backward;  // alive through the call, whatever it reassigns
+    PyObject* result = PyObject_CallNoArgs(fn.ptr());
+    if (result == nullptr) throw nb::python_error();
+    Py_DECREF(result);
+}
+
+// A node made as Value(data, children, op): up to two input values of this precision.
+template <class T>
+micrograd::Value<T> custom_node(T data, nb::handle children, nb::handle op) {
+    if (!PyUnicode_Check(op.ptr()))
+        throw nb::type_error(
+            (std::string(Names<T>::cls) + "(data, _children, _op): _op must be a str, not '" +
+             py_type_name(op) + "'")
+                .c_str());
+    nb::list items = as_list(children, std::string(Names<T>::cls) + "(data, _children, _op): "
+                                                                    "_children");
+    const std::size_t n = nb::len(items);
+    if (n > 2)
+        throw nb::value_error((std::string(Names<T>::cls) +
+                               "(data, _children, _op): a node has at most 2 inputs here, got " +
+                               std::to_string(n) +
+                               "; build the op from ops of two inputs (x + y + z is two '+')")
+                                  .c_str());
+    std::vector<micrograd::Value<T>> in;
+    for (std::size_t j = 0; j < n; ++j)
+        in.push_back(item_value<T>(items[j], std::string(Names<T>::cls) +
+                                                 "(data, _children, _op): _children[" +
+                                                 std::to_string(j) + "]"));
+    micrograd::Value<T> v = micrograd::Value<T>::custom(data, n > 0 ? &in[0] : nullptr,
+                                                        n > 1 ? &in[1] : nullptr);
+    if (n == 0 && PyUnicode_GetLength(op.ptr()) == 0) return v;  // a plain leaf
+    Extras& e = extras_of(v.node());
+    e.custom = true;
+    e.op = nb::str(op).c_str();
+    return v;
+}
+
+template <class T>
+PyType_Slot value_slots[] = {
+    {Py_nb_add, reinterpret_cast<void*>(binary_slot<T, std::plus<>>)},
+    {Py_nb_subtract, reinterpret_cast<void*>(binary_slot<T, std::minus<>>)},
+    {Py_nb_multiply, reinterpret_cast<void*>(binary_slot<T, std::multiplies<>>)},
+    {Py_nb_true_divide, reinterpret_cast<void*>(binary_slot<T, std::divides<>>)},
+    {Py_nb_power, reinterpret_cast<void*>(power_slot<T>)},
+    {Py_nb_negative, reinterpret_cast<void*>(negative_slot<T>)},
+    {Py_nb_absolute, reinterpret_cast<void*>(absolute_slot<T>)},
+    {Py_tp_members, value_members<T>},  // weak references (see common.hpp)
+    {Py_tp_alloc, reinterpret_cast<void*>(refuse_alloc<T>)},
+    {Py_tp_traverse, reinterpret_cast<void*>(traverse_slot<T>)},
+    {Py_tp_clear, reinterpret_cast<void*>(clear_slot<T>)},
+    {Py_tp_getattro, reinterpret_cast<void*>(getattro_slot<T>)},
+    {Py_tp_setattro, reinterpret_cast<void*>(setattro_slot<T>)},
+    {0, nullptr},
+};
 
 template <class T>
 nb::set inputs(const micrograd::Value<T>& v) {
@@ -178,10 +366,12 @@ void bind_value(nb::module_& m, const char* doc) {
     const std::string cls = Names<T>::cls;
 
     auto c =
-        nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(number_slots<T>));
+        nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(value_slots<T>),
+                        nb::pooled(1024));
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
-    micrograd::detail::context<T>().on_free = &drop_label<T>;
+    micrograd::detail::context<T>().on_free = &drop_extras<T>;
+    micrograd::detail::context<T>().custom_backward = &custom_backward<T>;
     micrograd::detail::context<T>().interrupted = []() noexcept {
         return PyErr_CheckSignals() != 0;
     };
@@ -195,20 +385,35 @@ void bind_value(nb::module_& m, const char* doc) {
     // table before anyone can see it.
     c.def_static(
         "__new__",
-        [cls](nb::handle, nb::handle data, nb::handle label) {
-            V v(real_or_throw<T>(data, cls + "(data): data"));
+        [cls](nb::handle, nb::handle data, nb::handle children, nb::handle op, nb::handle label) {
+            const T x = real_or_throw<T>(data, cls + "(data): data");
+            const bool leaf = PyTuple_Check(children.ptr()) && PyTuple_Size(children.ptr()) == 0 &&
+                              PyUnicode_Check(op.ptr()) && PyUnicode_GetLength(op.ptr()) == 0;
+            V v = leaf ? V(x) : custom_node<T>(x, children, op);
             if (!PyUnicode_Check(label.ptr()) || PyUnicode_GetLength(label.ptr()) != 0)
                 set_label(v, label);  // a new node has no label: '' needs nothing
             return wrap<T>(std::move(v));
         },
-        "cls"_a, "data"_a.none(), nb::kw_only(), "label"_a.none() = "",
-        nb::sig(sig("__new__", "cls, data: " + real + ", *, label: str = ''", "").c_str()),
-        "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
-        "``label`` (a name shown by draw_dot).");
-    c.def(
-        "__init__", [](nb::handle, nb::handle, nb::handle) {}, "data"_a.none(), nb::kw_only(),
+        "cls"_a, "data"_a.none(), "_children"_a.none() = nb::tuple(), "_op"_a.none() = "",
         "label"_a.none() = "",
-        nb::sig(("def __init__(self, data: " + real + ", *, label: str = '') -> None").c_str()));
+        nb::sig(sig("__new__",
+                    "cls, data: " + real + ", _children: collections.abc.Iterable[" + cls +
+                        "] = (), _op: str = '', label: str = ''",
+                    "")
+                    .c_str()),
+        "A new leaf holding ``data`` (converted to a float), with grad 0 and an optional\n"
+        "``label`` (a name shown by draw_dot). With ``_children`` (up to two values) and\n"
+        "``_op``, micrograd's way to write an op: a node holding ``data`` with those inputs,\n"
+        "labelled ``_op``, whose ``_backward`` you assign (a function of no arguments that adds\n"
+        "``out.grad`` times the local derivatives into the inputs' grads); backward() calls it\n"
+        "in graph order. Such a node cannot be replayed by a Graph, copied or pickled.");
+    c.def(
+        "__init__", [](nb::handle, nb::handle, nb::handle, nb::handle, nb::handle) {},
+        "data"_a.none(), "_children"_a.none() = nb::tuple(), "_op"_a.none() = "",
+        "label"_a.none() = "",
+        nb::sig(("def __init__(self, data: " + real + ", _children: collections.abc.Iterable[" +
+                 cls + "] = (), _op: str = '', label: str = '') -> None")
+                    .c_str()));
     c.def_prop_rw(
         "label", [](const Self& s) { return get_label(s.v); },
         [](Self& s, nb::handle label) { set_label(s.v, label); },
@@ -225,13 +430,47 @@ void bind_value(nb::module_& m, const char* doc) {
         nb::for_setter(nb::sig(("def grad(self, value: " + real + ", /) -> None").c_str())),
         "d(root)/d(this node), accumulated by backward() (writable; set it to 0 to reset).");
     c.def_prop_ro(
-        "_op", [](const Self& s) { return op_label(s.v); },
+        "_op",
+        [](const Self& s) {
+            const Extras* e = find_extras(s.v.node());
+            return e != nullptr && e->custom ? e->op : op_label(s.v);
+        },
         "The op that produced this node, labelled as micrograd does ('' for a leaf).");
     c.def_prop_ro(
         "_prev", [](const Self& s) { return inputs(s.v); },
         nb::for_getter(nb::sig(sig("_prev", "self", "set[" + cls + "]").c_str())),
         "The set of this node's inputs (the same Python objects each time while they live).");
 
+    c.def_prop_rw(
+        "_backward",
+        [](const Self& s) -> nb::object {
+            const Extras* e = find_extras(s.v.node());
+            if (e != nullptr && e->backward.is_valid()) return e->backward;
+            if (e != nullptr && e->custom) return nb::cpp_function([] {});  // micrograd's default
+            return nb::cpp_function([v = s.v] { micrograd::backward_step(v.node()); });
+        },
+        [cls](nb::handle self, nb::handle fn) {
+            auto* n = node_of<T>(self.ptr());
+            Extras* e = find_extras(n);
+            if (e == nullptr || !e->custom)
+                throw nb::attribute_error(
+                    ("the _backward of a node made by '" + op_label(nb::inst_ptr<Self>(self)->v) +
+                     "' is the core's and cannot be replaced; make your op's node as " + cls +
+                     "(data, (x, y), 'op') and assign its _backward")
+                        .c_str());
+            if (!PyCallable_Check(fn.ptr()))
+                throw nb::type_error(
+                    ("_backward must be a function of no arguments, not '" + py_type_name(fn) + "'")
+                        .c_str());
+            e->backward = nb::borrow(fn);
+            track(self.ptr());
+        },
+        nb::for_getter(nb::sig("def _backward(self) -> collections.abc.Callable[[], None]")),
+        nb::for_setter(
+            nb::sig("def _backward(self, value: collections.abc.Callable[[], None], /) -> None")),
+        "This node's own backward step, as micrograd's: calling it adds ``self.grad`` times\n"
+        "the local derivatives into the inputs' grads, once (a leaf's does nothing; a fused\n"
+        "neuron is expanded first). Assignable on a node made as ``Value(data, children, op)``.");
     c.def(
         "backward",
         [](Self& s) {
@@ -268,6 +507,14 @@ void bind_value(nb::module_& m, const char* doc) {
 }
 
 }  // namespace
+
+template <class T>
+std::string custom_op(const micrograd::Node<T>* n) {
+    const Extras* e = find_extras(n);
+    return e != nullptr ? e->op : std::string();
+}
+template std::string custom_op<double>(const micrograd::Node<double>*);
+template std::string custom_op<float>(const micrograd::Node<float>*);
 
 void bind_values(nb::module_& m) {
     bind_value<double>(m,

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# A tool run (CMake, mypy, a wheel build): `python -m pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -93,8 +93,11 @@ print(json.dumps(report))
 
 
 def run_python(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    # nanobind's report of instances alive at exit is on (it is off for users: see
+    # bindings/module.cpp), so that a real leak shows
+    env = {**os.environ, "MICROGRAD_CPP_LEAK_WARNINGS": "1"}
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def train_report(batch: int) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from typing import Any, NoReturn
 
 import pytest
 
+# A tool run (CMake, mypy, a wheel build): `python -m pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 IS_SOURCE_TREE = all(
     (ROOT / p).is_file()

@@ -19,6 +19,9 @@ from pathlib import Path
 import micrograd_cpp
 import pytest
 
+# A tool run (CMake, mypy, a wheel build): `python -m pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -179,3 +179,29 @@ TEST_CASE("an interrupted backward leaves no counts behind and can be run again"
     y.backward();
     CHECK(x0.grad() == doctest::Approx(std::pow(1 + 1e-6, steps)).epsilon(1e-9));
 }
+
+namespace {
+std::vector<const void*> custom_calls;
+void record_custom(micrograd::Node<double>* n) {
+    custom_calls.push_back(n);
+    n->a->grad += 2 * n->grad;  // as if out = 2 * x
+}
+}  // namespace
+
+TEST_CASE("a custom node's backward is the context's hook, in backward()'s order") {
+    auto& ctx = micrograd::detail::context<double>();
+    ctx.custom_backward = &record_custom;
+    const micrograd::Value<double> x = 1.5;
+    const micrograd::Value<double> y = micrograd::Value<double>::custom(3.0, &x, nullptr);
+    const micrograd::Value<double> z = y * y;
+    custom_calls.clear();
+    z.node()->grad = 0;
+    micrograd::backward(z.node());
+    CHECK(custom_calls == std::vector<const void*>{y.node()});
+    CHECK(y.grad() == 6.0);        // 2 * y
+    CHECK(x.grad() == 12.0);       // the hook's 2 * y.grad
+    micrograd::backward_step(y.node());  // by hand, as micrograd's y._backward()
+    CHECK(x.grad() == 24.0);
+    CHECK_THROWS_AS(micrograd::Graph<double>{z}, micrograd::Unreplayable);
+    ctx.custom_backward = nullptr;
+}

@@ -51,6 +51,8 @@ Expected formula(Op op, double x, double y) {
         case Op::softplus: return {std::log(1 + std::exp(x)), std::exp(x) / (1 + std::exp(x)), 0};
         case Op::abs: return {std::sqrt(x * x), x / std::sqrt(x * x), 0};  // away from 0
         case Op::max_shift: return {x > y ? x : y, 0, 0};  // a constant to backward()
+        case Op::custom1:
+        case Op::custom2: break;  // no forward in the core: their backward is a hook
         case Op::neuron:
         case Op::neuron_relu: break;  // not two-input ops: tested in test_neuron.cpp
     }
@@ -219,6 +221,7 @@ TEST_CASE("op_name gives micrograd's labels") {
         {Op::sigmoid, "sigmoid"}, {Op::exp, "exp"},
         {Op::log, "log"},         {Op::softplus, "softplus"},
         {Op::abs, "abs"},         {Op::max_shift, "max"},
+        {Op::custom1, "custom"},  {Op::custom2, "custom"},
         {Op::neuron, "+"},
         {Op::neuron_relu, "ReLU"},
     };

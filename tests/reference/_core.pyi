@@ -2,7 +2,7 @@
 C++ core of micrograd_cpp: scalar reverse-mode autograd on an arena of nodes.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import SupportsFloat, SupportsIndex
 
 
@@ -13,7 +13,16 @@ class Value:
     on the result to fill in .grad of everything it depends on.
     """
 
-    def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
+    def __getattribute__(self, name, /):
+        """Return getattr(self, name)."""
+
+    def __setattr__(self, name, value, /):
+        """Implement setattr(self, name, value)."""
+
+    def __delattr__(self, name, /):
+        """Implement delattr(self, name)."""
+
+    def __init__(self, data: SupportsFloat | SupportsIndex, _children: Iterable[Value] = (), _op: str = '', label: str = '') -> None: ...
 
     def __add__(self, other: Value | SupportsFloat, /) -> Value:
         """self + other (d/dx = d/dy = 1)."""
@@ -94,6 +103,17 @@ class Value:
         The set of this node's inputs (the same Python objects each time while they live).
         """
 
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """
+        This node's own backward step, as micrograd's: calling it adds ``self.grad`` times
+        the local derivatives into the inputs' grads, once (a leaf's does nothing; a fused
+        neuron is expanded first). Assignable on a node made as ``Value(data, children, op)``.
+        """
+
+    @_backward.setter
+    def _backward(self, value: Callable[[], None], /) -> None: ...
+
     def backward(self) -> None:
         """
         Backpropagate from this node, as micrograd does: set this node's grad to 1, then add
@@ -156,7 +176,16 @@ class Value32:
     Value32 and Value cannot be mixed in one expression.
     """
 
-    def __init__(self, data: SupportsFloat | SupportsIndex, *, label: str = '') -> None: ...
+    def __getattribute__(self, name, /):
+        """Return getattr(self, name)."""
+
+    def __setattr__(self, name, value, /):
+        """Implement setattr(self, name, value)."""
+
+    def __delattr__(self, name, /):
+        """Implement delattr(self, name)."""
+
+    def __init__(self, data: SupportsFloat | SupportsIndex, _children: Iterable[Value32] = (), _op: str = '', label: str = '') -> None: ...
 
     def __add__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """self + other (d/dx = d/dy = 1)."""
@@ -236,6 +265,17 @@ class Value32:
         """
         The set of this node's inputs (the same Python objects each time while they live).
         """
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """
+        This node's own backward step, as micrograd's: calling it adds ``self.grad`` times
+        the local derivatives into the inputs' grads, once (a leaf's does nothing; a fused
+        neuron is expanded first). Assignable on a node made as ``Value(data, children, op)``.
+        """
+
+    @_backward.setter
+    def _backward(self, value: Callable[[], None], /) -> None: ...
 
     def backward(self) -> None:
         """

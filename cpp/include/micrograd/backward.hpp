@@ -103,6 +103,8 @@ void propagate(Node<T>& n) {
             using Rule = decltype(row);
             if constexpr (!Rule::gradient) {
                 return 0;
+            } else if constexpr (Rule::custom) {
+                if (auto* hook = context<T>().custom_backward) hook(&n);
             } else if constexpr (Rule::arity == op::many) {
                 propagate_fused(n);
             } else if constexpr (Rule::arity == 2) {

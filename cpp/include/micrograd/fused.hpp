@@ -178,4 +178,14 @@ void expand(Node<T>* node) {
     detail::release(f->x);
 }
 
+// One node's own backward step, as micrograd's `node._backward()`: adds its grad times its
+// local derivatives into its inputs' grads, once (a leaf: nothing). A fused neuron is
+// expanded first, so that the step is that of micrograd's last node for it.
+template <class T>
+void backward_step(Node<T>* n) {
+    if (n->op == Op::leaf) return;
+    expand(n);
+    detail::propagate(*n);
+}
+
 }  // namespace micrograd

@@ -45,6 +45,17 @@ namespace micrograd {
 // What a replay cannot see: the structure is the one captured. Branches taken on data
 // while the graph was built, numbers computed from data (now constant leaves), a batch
 // or model of another size: build and capture again.
+// Thrown by Graph's constructor for a graph holding a custom node (ops.hpp: Custom1,
+// Custom2): its value and backward are computed outside the core, which cannot replay
+// them. `node` is the first one found.
+struct Unreplayable : std::invalid_argument {
+    explicit Unreplayable(const void* n)
+        : std::invalid_argument("Graph: the graph holds a custom node (its data and backward "
+                                "come from outside the core), which cannot be replayed"),
+          node(n) {}
+    const void* node;
+};
+
 template <class T>
 class Graph {
 public:
@@ -87,7 +98,9 @@ public:
                 p.op[i],
                 [&](auto row) {
                     using Rule = decltype(row);
-                    if constexpr (Rule::arity == op::many) {
+                    if constexpr (Rule::custom) {
+                        return 0;  // refused by capture()
+                    } else if constexpr (Rule::arity == op::many) {
                         out = forward_neuron(p, i, data);
                     } else if constexpr (Rule::arity == 2) {
                         out = Rule::forward(data[a], data[b]);
@@ -126,8 +139,8 @@ public:
                 p.op[i],
                 [&](auto row) {
                     using Rule = decltype(row);
-                    if constexpr (!Rule::gradient) {
-                        return 0;
+                    if constexpr (!Rule::gradient || Rule::custom) {
+                        return 0;  // custom: refused by capture()
                     } else if constexpr (Rule::arity == op::many) {
                         backward_neuron(p, i, data, grad);
                     } else if constexpr (Rule::arity == 2) {
@@ -285,6 +298,7 @@ private:
         p.b.reserve(entries);
         for (std::size_t i = 0; i < entries; ++i) {
             Node<T>& n = *p.nodes[p.leaves + i];
+            if (is_custom(n.op)) throw Unreplayable(&n);
             p.op.push_back(n.op);
             p.a.push_back(slot(n.a));
             if (is_fused(n.op)) {

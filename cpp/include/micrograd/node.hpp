@@ -123,6 +123,10 @@ struct Context {
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.
     void (*on_free)(Node<T>*) noexcept = nullptr;
+    // Called by backward() for a custom node (ops.hpp: Custom1, Custom2), to add its grad
+    // times its local derivatives into its inputs: the Python module calls the node's
+    // Python _backward. May throw, which stops backward() as an interrupt does.
+    void (*custom_backward)(Node<T>*) = nullptr;
     // Polled by long walks (backward()) every few thousand nodes; returning true stops the
     // walk with micrograd::Interrupted. The Python module checks for Ctrl-C here.
     bool (*interrupted)() noexcept = nullptr;

@@ -30,6 +30,7 @@ struct Defaults {
     static constexpr const char* doc = nullptr;
     static constexpr bool constant = false;
     static constexpr bool gradient = true;  // backward() propagates through it
+    static constexpr bool custom = false;   // its backward is Context::custom_backward
 };
 
 struct Leaf : Defaults {
@@ -187,6 +188,22 @@ struct MaxShift : Defaults {
     template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(0), T(0)}; }
 };
 
+// A node made outside the core from one or two inputs, with its data given and its
+// backward step left to Context::custom_backward: the Python module's Value(data,
+// (x, y), 'op') with a Python _backward (micrograd's custom ops). No forward: a Graph
+// cannot replay it.
+struct Custom1 : Defaults {
+    static constexpr const char* name = "custom";
+    static constexpr int arity = 1;
+    static constexpr bool custom = true;
+};
+
+struct Custom2 : Defaults {
+    static constexpr const char* name = "custom";
+    static constexpr int arity = 2;
+    static constexpr bool custom = true;
+};
+
 // A whole neuron in one node: micrograd's graph for sum((wi*xi ...), b) (Neuron) or its
 // relu (NeuronRelu), kept as arrays instead of 2n or 2n + 1 nodes (fused.hpp). It reports
 // the op of that graph's last node ('+' or 'ReLU'); expand() turns it into that graph.
@@ -207,7 +224,7 @@ struct NeuronRelu : Defaults {
     X(leaf, Leaf) X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(neg, Neg)                   \
     X(pow_const, PowConst) X(pow, Pow) X(relu, Relu) X(tanh, Tanh) X(sigmoid, Sigmoid)          \
     X(exp, Exp) X(log, Log) X(softplus, Softplus) X(abs, Abs) X(max_shift, MaxShift)            \
-    X(neuron, Neuron) X(neuron_relu, NeuronRelu)
+    X(custom1, Custom1) X(custom2, Custom2) X(neuron, Neuron) X(neuron_relu, NeuronRelu)
 
 // The operation that produced a node.
 enum class Op : std::uint8_t {
@@ -250,21 +267,25 @@ inline constexpr bool is_fused(Op code) noexcept {
     return arity(code) == op::many;
 }
 
+inline constexpr bool is_custom(Op code) noexcept {
+    return visit(code, [](auto row) { return decltype(row)::custom; }, false);
+}
+
 namespace detail {
 
 inline constexpr bool is_binary(Op code) noexcept {
     return arity(code) == 2;
 }
 
-// Calls f(row{}) for the row of code, only for ops with a forward (arity 1 or 2), else
-// returns otherwise.
+// Calls f(row{}) for the row of code, only for ops with a forward (arity 1 or 2, not
+// custom), else returns otherwise.
 template <class F, class R>
 R visit_computed(Op code, F&& f, R otherwise) {
     return visit(
         code,
         [&](auto row) -> R {
             constexpr int n = decltype(row)::arity;
-            if constexpr (n == 1 || n == 2) return f(row);
+            if constexpr ((n == 1 || n == 2) && !decltype(row)::custom) return f(row);
             else return otherwise;
         },
         otherwise);

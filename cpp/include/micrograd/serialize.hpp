@@ -43,7 +43,7 @@ inline Op op_from_key(const std::string& key) {
     for (unsigned i = 0; i < 256; ++i) {
         const Op op = static_cast<Op>(i);
         if (std::strcmp(op_name(op), "?") == 0) break;
-        if (!is_fused(op) && op_key(op) == key) return op;
+        if (!is_fused(op) && !is_custom(op) && op_key(op) == key) return op;
     }
     throw std::invalid_argument("unknown op '" + key + "'");
 }
@@ -63,6 +63,10 @@ FlatGraph<T> flatten(Node<T>* root, Keep keep) {
             g.external.push_back(n);
             return;
         }
+        if (is_custom(n->op))
+            throw std::invalid_argument(
+                "the graph holds a custom op (a node made as Value(data, children, op) with "
+                "its own _backward): its backward is code, which is not copied or pickled");
         expand(n);
         index.emplace(n, 0);  // placed when its inputs are
         stack.emplace_back(n, 0);
@@ -117,7 +121,7 @@ std::vector<Value<T>> rebuild(const FlatGraph<T>& g) {
     std::size_t inputs = 0, pows = 0;
     for (std::size_t j = 0; j < count; ++j) {
         const Op op = g.ops[j];
-        if (is_fused(op) || std::strcmp(op_name(op), "?") == 0)
+        if (is_fused(op) || is_custom(op) || std::strcmp(op_name(op), "?") == 0)
             fail("node " + std::to_string(j) + " has an op that cannot be stored");
         for (int k = 0; k < arity(op); ++k, ++inputs) {
             if (inputs >= g.inputs.size()) fail("the graph lists too few inputs");

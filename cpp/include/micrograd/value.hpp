@@ -27,6 +27,14 @@ public:
     // A new leaf holding `data` (implicit, so numbers mix with values in expressions).
     Value(T data = T(0)) : Value(make(Op::leaf, data, nullptr, nullptr)) {}
 
+    // A custom node (ops.hpp: Custom1, Custom2) holding `data`, with the inputs x and y
+    // (y may be null; both null: a new leaf): its backward is Context::custom_backward.
+    static Value custom(T data, const Value* x, const Value* y) {
+        if (x == nullptr) return Value(data);
+        const Op op = y == nullptr ? Op::custom1 : Op::custom2;
+        return Value(make(op, data, x->n_, y == nullptr ? nullptr : y->n_));
+    }
+
     // A new handle to an existing node (adds a reference).
     static Value from_node(node_type* n) noexcept { return Value(n); }
 
