@@ -154,10 +154,14 @@ def epoch_batches(n: int, rng: np.random.Generator) -> list[npt.NDArray[np.intp]
     return [order[i : i + BATCH] for i in range(0, n - BATCH + 1, BATCH)]
 
 
+def classify(model: nn.MLP, x: Array) -> list[int]:
+    """The predicted class of every image of ``x`` (an eager forward pass)."""
+    return predictions([cast(list[Value], model(list(map(Value, row)))) for row in x.tolist()])
+
+
 def accuracy(model: nn.MLP, x: Array, y: npt.NDArray[np.int64]) -> float:
-    """The fraction of images of ``x`` whose largest score is their label (eager forward)."""
-    scores = [cast(list[Value], model(list(map(Value, row)))) for row in x.tolist()]
-    return float(np.mean(np.array(predictions(scores)) == y))
+    """The fraction of images of ``x`` whose predicted class is their label."""
+    return float(np.mean(np.array(classify(model, x)) == y))
 
 
 def train(
@@ -196,8 +200,7 @@ def plot(model: nn.MLP, data: Digits, history: History, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scores = [cast(list[Value], model(list(map(Value, row)))) for row in data.x_test.tolist()]
-    predicted = predictions(scores)
+    predicted = classify(model, data.x_test)
     wrong = [i for i, (p, c) in enumerate(zip(predicted, data.y_test, strict=True)) if p != c][:8]
     fig = plt.figure(figsize=(10, 4))
     ax = fig.add_subplot(1, 2, 1)
