@@ -152,6 +152,20 @@ inline std::optional<double> as_real(nb::handle h) {
     return d;
 }
 
+// The number operand of a binary op: as_real, except that a sized sequence that is also a
+// number (a NumPy array of one or more dimensions) is not one. The op then returns
+// NotImplemented and the array's own operator applies it to each item, as it does for
+// micrograd's Values: np.array([a, b], dtype=object) * v and v * that array are arrays.
+inline std::optional<double> scalar_operand(nb::handle h) {
+    PyObject* o = h.ptr();
+    if (!PyFloat_Check(o) && !PyLong_Check(o) && PySequence_Check(o)) {
+        const Py_ssize_t n = PySequence_Size(o);  // fails for a 0-d array: a scalar
+        if (n >= 0) return std::nullopt;
+        PyErr_Clear();
+    }
+    return as_real(h);
+}
+
 inline bool is_integer(nb::handle h) {
     return PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PyFloat_Check(h.ptr()));
 }
@@ -176,7 +190,7 @@ std::optional<micrograd::Value<T>> operand(nb::handle h) {
                               ") in one expression; " + "convert one side first, e.g. " +
                               Names<T>::cls + "(x.data)")
                                  .c_str());
-    if (auto d = as_real(h)) return micrograd::Value<T>(static_cast<T>(*d));
+    if (auto d = scalar_operand(h)) return micrograd::Value<T>(static_cast<T>(*d));
     return std::nullopt;
 }
 

@@ -158,13 +158,14 @@ void bind_graph(nb::module_& m) {
             [](PyGraph& self) { self.visit([](auto& g) { replay([&] { g.forward(); }); }); },
             "Recompute every interior node's data from the leaves' current data (and reset its\n"
             "grad to 0, as in a freshly built graph). Ctrl-C stops it with KeyboardInterrupt,\n"
-            "leaving the nodes as they were.")
+            "leaving every node's data and grad as they were (run forward() again).")
         .def(
             "backward",
             [](PyGraph& self) { self.visit([](auto& g) { replay([&] { g.backward(); }); }); },
             "``root.backward()`` as on a freshly built graph: interior grads start from 0, the\n"
             "root's from 1, and leaves' grads accumulate (reset them with ``zero_grad()``). Uses\n"
-            "the data of the last ``forward()`` (or of the capture).")
+            "the data of the last ``forward()`` (or of the capture). Ctrl-C stops it with\n"
+            "KeyboardInterrupt, leaving every grad as it was.")
         .def(
             "set_inputs",
             [](PyGraph& self, nb::handle values) {

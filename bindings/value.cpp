@@ -69,7 +69,7 @@ PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulus) noexcept {
     if (modulus != Py_None) Py_RETURN_NOTIMPLEMENTED;
     if (Py_TYPE(x) == py_type<T> && Py_TYPE(y) != py_type<T>) {
         return guarded([&]() -> nb::object {
-            if (auto k = as_real(y))
+            if (auto k = scalar_operand(y))
                 return wrap<T>(value_of<T>(x).pow_constant(static_cast<T>(*k), is_integer(y)));
             auto other = operand<T>(y);  // the other precision: its TypeError
             return other ? wrap<T>(pow(value_of<T>(x), *other)) : not_implemented();
@@ -501,8 +501,6 @@ void bind_value(nb::module_& m, const char* doc) {
                 .format(cls, nb::float_(s.v.data()), nb::float_(s.v.grad()));
         },
         "micrograd's repr: Value(data=..., grad=...).");
-    // Make NumPy scalars defer to our reflected operators (np.float64(2) * v is a Value).
-    c.attr("__array_ufunc__") = nb::none();
     bind_protocols<T>(c);
 }
 

@@ -44,6 +44,26 @@ g = (v * w).tanh() + v
 g.backward()
 v32 = Value32(1.5)
 model([1.0, 2.0]).backward()
+
+
+class Forged:  # pickles as cls(*args) with the given state: a foreign or damaged file
+
+    def __init__(self, cls, args, state):
+        self.cls, self.args, self.state = cls, args, state
+
+    def __reduce__(self):
+        return (self.cls, self.args, self.state)
+
+
+good_pickle = pickle.dumps((model, adam, g))
+graph_state = list(g.__reduce__()[2])
+short_graph_state = tuple(graph_state[:7] + [graph_state[7][:-3]] + graph_state[8:])
+v2_pickle = pickle.dumps(Forged(Value, (1.0,), ("micrograd_cpp.Value", 2, "float64", "leaf",
+                                                0.0, "")))
+adam_v2_pickle = pickle.dumps(Forged(nn.Adam, adam.__reduce__()[1],
+                                     ("micrograd_cpp.Adam", 2) + adam.__reduce__()[2][2:]))
+short_graph_pickle = pickle.dumps(Forged(Value, (1.0,), short_graph_state))
+good_sd = model.state_dict()
 """
 
 NAN = "float('nan')"
@@ -92,8 +112,18 @@ CASES: list[tuple[str, str]] = [
     ("operators", "abs(v)"),
     ("operators", "v.relu(1)"),
     ("operators", "v.backward(True)"),
-    ("operators", "copy.copy(v)"),
-    ("operators", "pickle.dumps(v)"),
+    ("operators", "object.__new__(Value)"),
+    ("copy and pickle", "copy.copy(v)"),
+    ("copy and pickle", "pickle.dumps(v)"),
+    ("copy and pickle", "pickle.loads(good_pickle[:-20])"),
+    ("copy and pickle", "pickle.loads(good_pickle[:200])"),
+    ("copy and pickle", "pickle.loads(b'')"),
+    ("copy and pickle", "pickle.loads(v2_pickle)"),
+    ("copy and pickle", "pickle.loads(adam_v2_pickle)"),
+    ("copy and pickle", "pickle.loads(short_graph_pickle)"),
+    ("copy and pickle", "v.__setstate__(tuple(graph_state))"),
+    ("copy and pickle", "adam.__setstate__(('micrograd_cpp.Adam', 1, [0.0], [0.0], 1))"),
+    ("copy and pickle", "sgd.__setstate__(('micrograd_cpp.SGD', 1, [], -1))"),
     ("nn constructors", "nn.Neuron(0)"),
     ("nn constructors", "nn.Neuron(2.0)"),
     ("nn constructors", "nn.Neuron(True)"),
@@ -176,6 +206,17 @@ CASES: list[tuple[str, str]] = [
     ("Module.save / load", 'model.load("string_param.json")'),
     ("Module.save / load", 'model.load("bool_param.json")'),
     ("Module.save / load", 'model.load("binary.json")'),
+    ("state_dict / PyTorch", "model.load_state_dict({})"),
+    ("state_dict / PyTorch", "model.load_state_dict({**good_sd, '0.weight': [[0.0] * 3] * 3})"),
+    ("state_dict / PyTorch", "model.load_state_dict({**good_sd, '2.bias': [0.0, 0.0]})"),
+    ("state_dict / PyTorch", f"model.load_state_dict({{**good_sd, '2.bias': [{NAN}]}})"),
+    ("state_dict / PyTorch", "model.load_state_dict({**good_sd, '2.bias': ['0.5']})"),
+    ("state_dict / PyTorch", "model.load_state_dict([('0.weight', [])])"),
+    ("state_dict / PyTorch", "nn.Module().state_dict()"),
+    ("state_dict / PyTorch", "nn.from_torch(model)"),
+    ("state_dict / PyTorch", "nn.from_torch(__import__('torch').nn.Sequential("
+                             "__import__('torch').nn.Linear(2, 3), __import__('torch').nn.Tanh(),"
+                             " __import__('torch').nn.Linear(3, 1)))"),
     ("viz", "viz.trace(5)"),
     ("viz", "viz.trace(g, max_nodes=2)"),
     ("viz", 'viz.draw_dot(g, rankdir="XY")'),

@@ -81,4 +81,4 @@ UNARY_OPS: dict[str, UnaryOp] = {
 
 def live(dtype: str = "float64") -> int:
     """Nodes alive in the arena of one precision."""
-    return mg.arena_stats(dtype)["live"]
+    return int(mg.arena_stats(dtype)["live"])

@@ -315,7 +315,8 @@ def _bad_calls(model_: nn.MLP, vs_: list[mg.Value]) -> dict[str, tuple[Expected,
     model: Any = model_
     vs: Any = vs_
     w_not_value: Any = nn.Neuron(3)
-    w_not_value.w[2] = 0.5
+    w_not_value.w[1] = 0.5  # a number is a constant, as in micrograd
+    w_not_value.w[2] = "0.5"  # a str is not
     nn_: Any = nn
     mg_: Any = mg
     return {
@@ -326,7 +327,7 @@ def _bad_calls(model_: nn.MLP, vs_: list[mg.Value]) -> dict[str, tuple[Expected,
         "mlp_iterable_raises": ((Boom, TypeError), lambda: model(_failing_iterable(3))),
         "mlp_value32_input": (TypeError, lambda: model([mg_.Value32(1.0), 2.0, 3.0])),
         "layer_wrong_length": (ValueError, lambda: model.layers[1]([1.0] * 3)),
-        "neuron_weight_not_a_value": (TypeError, lambda: w_not_value([1.0, 2.0, 3.0])),
+        "neuron_weight_not_a_number": (TypeError, lambda: w_not_value([1.0, 2.0, 3.0])),
         "mse_length_mismatch": (ValueError, lambda: nn_.mse_loss(vs, [1.0, 2.0])),
         "mse_bad_target": (TypeError, lambda: nn_.mse_loss(vs, [1.0, 2.0, "3"])),
         "mse_empty": (ValueError, lambda: nn_.mse_loss([], [])),

@@ -34,15 +34,18 @@ def test_neuron_with_number_weight_matches_micrograd(nonlin: bool, numbers_in: b
         n.w[0] = 0.5
         n.w[2] = -2  # an int, as micrograd allows
     x = [1.5, -0.25, -0.75]
-    xs = x if numbers_in else [Value(v) for v in x]
-    mxs = x if numbers_in else [MGValue(v) for v in x]
+    values, mvalues = [Value(v) for v in x], [MGValue(v) for v in x]
+    xs: list[Any] = x if numbers_in else values
+    mxs: list[Any] = x if numbers_in else mvalues
     out, mout = ours(xs), theirs(mxs)
     assert (out.data, out._op) == (mout.data, mout._op) and out.data != 0
     out.backward()
     mout.backward()
-    assert (ours.w[1].grad, ours.b.grad) == (theirs.w[1].grad, theirs.b.grad)
+    ours_w: list[Any] = ours.w
+    theirs_w: list[Any] = theirs.w
+    assert (ours_w[1].grad, ours.b.grad) == (theirs_w[1].grad, theirs.b.grad)
     if not numbers_in:
-        assert [v.grad for v in xs] == [v.grad for v in mxs]
+        assert [v.grad for v in values] == [v.grad for v in mvalues]
 
 
 def test_number_bias_matches_micrograd() -> None:

@@ -227,7 +227,8 @@ def test_a_plain_module_has_no_torch_form() -> None:
 
 def test_number_weights_are_read_and_written() -> None:
     n = nn.Neuron(2)
-    n.w[0] = 0.5  # a constant among the weights, as micrograd allows
-    assert n.state_dict()["0.weight"] == [[0.5, n.w[1].data]]
+    w: list[Any] = n.w
+    w[0] = 0.5  # a constant among the weights, as micrograd allows
+    assert n.state_dict()["0.weight"] == [[0.5, w[1].data]]
     n.load_state_dict({"0.weight": [[0.25, 1.0]], "0.bias": [2.0]})
-    assert n.w[0] == 0.25 and isinstance(n.w[1], Value) and n.w[1].data == 1.0 and n.b.data == 2.0
+    assert w[0] == 0.25 and isinstance(w[1], Value) and w[1].data == 1.0 and n.b.data == 2.0

@@ -191,6 +191,10 @@ def jit(fn: Callable[..., R] | None = None, *, cache: int = 8) -> Any:
     call's result. What a replay cannot see (branches on ``.data``, numbers computed from
     data) is frozen at the trace: see ``Graph``.
 
+    Every call returns the same output objects, updated in place: copy ``.data`` out to
+    keep a result past the next call. For the same reason a jitted function is not for
+    several threads at once (one thread's call overwrites another's results).
+
     Named ``jit`` as JAX's and tinygrad's ``TinyJit``, which trace and replay in the same
     way (``compile`` would shadow Python's builtin under ``from micrograd_cpp import *``).
     """

@@ -354,10 +354,13 @@ def to_torch(model: Module) -> Any:
     import torch
 
     layers: list[Any] = []
-    for _, neurons, relu in model._torch_layout():
-        linear = torch.nn.utils.skip_init(torch.nn.Linear, len(neurons[0].w), len(neurons),
-                                          dtype=torch.float64)  # no draw from torch's RNG
-        layers += [linear, torch.nn.ReLU()] if relu else [linear]
+    rng = torch.random.get_rng_state()  # Linear() draws initial weights; overwritten below
+    try:
+        for _, neurons, relu in model._torch_layout():
+            linear = torch.nn.Linear(len(neurons[0].w), len(neurons), dtype=torch.float64)
+            layers += [linear, torch.nn.ReLU()] if relu else [linear]
+    finally:
+        torch.random.set_rng_state(rng)
     seq = torch.nn.Sequential(*layers)
     seq.load_state_dict({k: torch.tensor(v, dtype=torch.float64)
                          for k, v in model.state_dict().items()})
@@ -375,7 +378,7 @@ def from_torch(seq: Any) -> MLP:
 
     if not isinstance(seq, torch.nn.Sequential):
         raise TypeError(f"from_torch: expected a torch.nn.Sequential, not {type(seq).__name__}")
-    mods = list(seq)
+    mods: list[Any] = list(seq)
     if not mods or len(mods) % 2 == 0:
         raise ValueError("from_torch: an MLP is Linear, ReLU, Linear, ..., Linear; this "
                          f"Sequential has {len(mods)} modules")
@@ -387,12 +390,13 @@ def from_torch(seq: Any) -> MLP:
                              f"{want.__name__} (an MLP is Linear, ReLU, Linear, ..., Linear)")
         if i % 2:
             continue
-        if mod.bias is None:
+        linear: Any = mod
+        if linear.bias is None:
             raise ValueError(f"from_torch: Linear {i} has no bias; micrograd's neurons have one")
-        if outs and mod.in_features != outs[-1]:
-            raise ValueError(f"from_torch: Linear {i} takes {mod.in_features} inputs but the "
+        if outs and linear.in_features != outs[-1]:
+            raise ValueError(f"from_torch: Linear {i} takes {linear.in_features} inputs but the "
                              f"layer before it gives {outs[-1]}")
-        outs.append(mod.out_features)
+        outs.append(linear.out_features)
     rng = random.getstate()  # MLP() draws initial weights; they are overwritten below
     try:
         model = MLP(mods[0].in_features, outs)

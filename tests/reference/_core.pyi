@@ -150,8 +150,6 @@ class Value:
     def __repr__(self) -> str:
         """micrograd's repr: Value(data=..., grad=...)."""
 
-    __array_ufunc__: None = None
-
     def __reduce__(self) -> tuple[type[Value], tuple[float], tuple[object, ...]]:
         """
         Pickle support: plain data (no code), versioned and checked when loaded. A leaf
@@ -312,8 +310,6 @@ class Value32:
 
     def __repr__(self) -> str:
         """micrograd's repr: Value(data=..., grad=...)."""
-
-    __array_ufunc__: None = None
 
     def __reduce__(self) -> tuple[type[Value32], tuple[float], tuple[object, ...]]:
         """
