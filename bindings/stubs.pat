@@ -55,3 +55,15 @@
 \.(Value32|Value)\.__abs__$:
     def __abs__(self) -> \1:
         """abs(self): as self.abs()."""
+
+# The attribute slots (attributes live with the node: bindings/value.cpp's Extras). Any
+# name can be set; reading one that was set is getattr(v, "name") for a type checker.
+\.(Value32|Value)\.__getattribute__$:
+
+\.(Value32|Value)\.__setattr__$:
+    def __setattr__(self, name: str, value: object, /) -> None:
+        """Set an attribute: a property of the type, or one that lives with the node."""
+
+\.(Value32|Value)\.__delattr__$:
+    def __delattr__(self, name: str, /) -> None:
+        """Delete an attribute set on the node."""

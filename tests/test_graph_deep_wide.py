@@ -326,7 +326,8 @@ def test_capture_failure_leaks_nothing() -> None:
     base = live()
     a, b = mg.Value(1.0), mg.Value(2.0)
     f = a * b + 1.0
-    for bad in ([a, f], [a, 3.0], [a, mg.Value(5.0)]):
+    bads: list[Any] = [[a, f], [a, 3.0], [a, mg.Value(5.0)]]
+    for bad in bads:
         with pytest.raises((TypeError, ValueError)):
             mg.Graph(f, inputs=bad)
     del a, b, f, bad

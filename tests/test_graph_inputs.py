@@ -354,4 +354,5 @@ def test_capture_refuses_a_value_of_the_other_precision(dtype: Dtype) -> None:
 def test_capture_refuses_inputs_that_are_not_a_sequence(kind: str) -> None:
     a = mg.Value(1.0)
     with pytest.raises(TypeError):
-        mg.Graph(a * a, inputs=5 if kind == "int" else mg.Value(1.0))
+        bad: Any = 5 if kind == "int" else mg.Value(1.0)
+        mg.Graph(a * a, inputs=bad)

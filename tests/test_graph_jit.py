@@ -111,7 +111,7 @@ def test_jit_reads_parameters_live() -> None:
     model = nn.MLP(2, [4, 1])
 
     def loss(X: Any, targets: Any) -> Any:
-        scores = [model(row) for row in X]
+        scores: list[Any] = [model(row) for row in X]
         return nn.mse_loss(scores, targets)
 
     fast = mg.jit(loss)
@@ -176,7 +176,8 @@ def test_jit_graph_backward_gives_the_eager_gradients() -> None:
     model = nn.MLP(3, [4, 1])
 
     def loss(x: Any) -> Any:
-        return nn.mse_loss([model(x)], [0.5])
+        score: Any = model(x)
+        return nn.mse_loss([score], [0.5])
 
     fast = mg.jit(loss)
     fast([1.0, 2.0, 3.0])

@@ -100,7 +100,8 @@ def test_custom_ops_patched_onto_the_class_train_as_in_micrograd() -> None:
     """A small MLP whose output goes through the lecture's tanh and exp, patched onto both
     classes, trained 15 steps: the losses equal micrograd's."""
     losses: dict[str, list[float]] = {}
-    for name, cls, nn in (("micrograd", MGValue, mgnn), ("ours", mg.Value, mg.nn)):
+    engines: list[tuple[str, Any, Any]] = [("micrograd", MGValue, mgnn), ("ours", mg.Value, mg.nn)]
+    for name, cls, nn in engines:
         cls.tanh_l = lecture_tanh(cls)
         cls.exp_l = lecture_exp(cls)
         try:
@@ -182,7 +183,9 @@ def test_by_hand_backward_of_a_fused_neuron_matches_micrograds_last_node() -> No
     random.seed(11)
     theirs = mgnn.MLP(3, [2])
     x = [0.5, -1.5, 2.0]
-    o, t = ours(x)[0], theirs(x)[0]
+    outs = ours(x)
+    assert isinstance(outs, list)
+    o, t = outs[0], theirs(x)[0]
     o.grad = t.grad = 0.75
     o._backward()
     t._backward()

@@ -13,14 +13,11 @@ class Value:
     on the result to fill in .grad of everything it depends on.
     """
 
-    def __getattribute__(self, name, /):
-        """Return getattr(self, name)."""
+    def __setattr__(self, name: str, value: object, /) -> None:
+        """Set an attribute: a property of the type, or one that lives with the node."""
 
-    def __setattr__(self, name, value, /):
-        """Implement setattr(self, name, value)."""
-
-    def __delattr__(self, name, /):
-        """Implement delattr(self, name)."""
+    def __delattr__(self, name: str, /) -> None:
+        """Delete an attribute set on the node."""
 
     def __init__(self, data: SupportsFloat | SupportsIndex, _children: Iterable[Value] = (), _op: str = '', label: str = '') -> None: ...
 
@@ -174,14 +171,11 @@ class Value32:
     Value32 and Value cannot be mixed in one expression.
     """
 
-    def __getattribute__(self, name, /):
-        """Return getattr(self, name)."""
+    def __setattr__(self, name: str, value: object, /) -> None:
+        """Set an attribute: a property of the type, or one that lives with the node."""
 
-    def __setattr__(self, name, value, /):
-        """Implement setattr(self, name, value)."""
-
-    def __delattr__(self, name, /):
-        """Implement delattr(self, name)."""
+    def __delattr__(self, name: str, /) -> None:
+        """Delete an attribute set on the node."""
 
     def __init__(self, data: SupportsFloat | SupportsIndex, _children: Iterable[Value32] = (), _op: str = '', label: str = '') -> None: ...
 
@@ -452,14 +446,15 @@ class Graph:
         """
         Recompute every interior node's data from the leaves' current data (and reset its
         grad to 0, as in a freshly built graph). Ctrl-C stops it with KeyboardInterrupt,
-        leaving the nodes as they were.
+        leaving every node's data and grad as they were (run forward() again).
         """
 
     def backward(self) -> None:
         """
         ``root.backward()`` as on a freshly built graph: interior grads start from 0, the
         root's from 1, and leaves' grads accumulate (reset them with ``zero_grad()``). Uses
-        the data of the last ``forward()`` (or of the capture).
+        the data of the last ``forward()`` (or of the capture). Ctrl-C stops it with
+        KeyboardInterrupt, leaving every grad as it was.
         """
 
     def set_inputs(self, values: Iterable[SupportsFloat]) -> None:
