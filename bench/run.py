@@ -35,15 +35,20 @@ ENGINES = {  # key: label in the table
     "micrograd": "micrograd (GC on)",
     "micrograd-nogc": "micrograd (GC off)",
     "micrograd-cpp": "micrograd-cpp",
+    "micrograd-cpp-graph": "micrograd-cpp, Graph replay",
     "torch-scalar": "torch 0-d tensors",
     "torch-batched": "torch batched",
     "core-micrograd": "C++ core: micrograd-cpp",
     "core-tape": "C++ core: flat tape",
     "core-tape-fused": "C++ core: flat tape, fused neurons",
+    "core-replay": "C++ core: Graph replay",
 }
 MICROGRAD = ("micrograd", "micrograd-nogc")
 TORCH = ("torch-scalar", "torch-batched")
 SLOW = (*MICROGRAD, "torch-scalar")  # too slow for 100 moons steps or 10^7 nodes
+GRAPH = "micrograd-cpp-graph"  # runs moons, digits and capture only
+DIGITS = (*MICROGRAD, "micrograd-cpp", GRAPH, "torch-batched")
+WORKLOADS = ("ops", "moons", "deep", "wide", "digits", "capture")
 # Why SLOW engines stop at 10^6 steps of the deep chain (B/op node measured at 10^6).
 SKIPPED_10_7 = {
     "micrograd": "not run: at ~1,560 B/op node, 2·10⁷ op nodes need ~31 GB (24 GB here)",
@@ -69,6 +74,8 @@ class Plan:
     deep: tuple[int, ...]
     wide: tuple[int, ...]
     core_deep: tuple[int, ...]
+    epochs: int  # digits epochs for the fast engines (micrograd: one batch)
+    capture_deep: int  # the deep chain's length in the capture rows
 
 
 FULL = Plan(
@@ -80,6 +87,8 @@ FULL = Plan(
     deep=(10**3, 10**4, 10**5, 10**6, 10**7),
     wide=(10**6,),
     core_deep=(10**3, 10**5, 10**7),
+    epochs=3,
+    capture_deep=10**6,
 )
 QUICK = Plan(
     repeats=1,
@@ -90,13 +99,15 @@ QUICK = Plan(
     deep=(10**3, 10**5),
     wide=(10**5,),
     core_deep=(10**3, 10**5),
+    epochs=1,
+    capture_deep=10**5,
 )
 
 
 @dataclass(frozen=True)
 class Case:
-    workload: str  # ops, moons, deep, wide
-    variant: str  # ops: fwd or fwd+bwd; deep, wide: the size
+    workload: str  # one of WORKLOADS
+    variant: str  # ops: fwd or fwd+bwd; deep, wide: the size; capture: what is captured
     engine: str
     command: tuple[str, ...]  # empty: not run, for the reason in `skip`
     skip: str = ""
@@ -144,15 +155,16 @@ def plan_cases(plan: Plan, engines: list[str], core: Path | None, data: Path) ->
             command = () if skip else (*py, engine, *args)
         cases.append(Case(workload, variant, engine, command, skip))
 
+    scalar = [e for e in python if e != GRAPH]  # the eager engines
     for variant in ("fwd", "fwd+bwd"):
-        for e in python:
+        for e in scalar:
             add("ops", variant, e, [f"ops-{variant}", str(plan.ops_ms)])
     for e in python + cores:
         steps = plan.slow_steps if e in SLOW else plan.steps
         add("moons", "", e, ["moons", str(steps)] + ([str(data)] if e in cores else []))
     for n in sorted(set(plan.deep) | set(plan.core_deep)):
-        for e in python + cores:
-            if e in ("torch-batched", "core-tape-fused"):  # no deep chain on these
+        for e in scalar + cores:
+            if e in ("torch-batched", "core-tape-fused", "core-replay"):  # no deep chain here
                 continue
             if n not in (plan.core_deep if e in cores else plan.deep):
                 continue
@@ -160,8 +172,15 @@ def plan_cases(plan: Plan, engines: list[str], core: Path | None, data: Path) ->
                 "deep", power(n), e, ["deep", str(n)], SKIPPED_10_7.get(e, "") if n >= 10**7 else ""
             )
     for n in plan.wide:
-        for e in python:
+        for e in scalar:
             add("wide", power(n), e, ["wide", str(n)])
+    for e in python:
+        if e in DIGITS:
+            add("digits", "", e, ["digits", "1" if e in MICROGRAD else str(plan.epochs)])
+    if GRAPH in python:
+        for what, n in (("moons", 1), ("digits", 1), ("deep", plan.capture_deep)):
+            variant = f"deep {power(n)}" if what == "deep" else what
+            add("capture", variant, GRAPH, [f"capture-{what}", str(n)])
     return cases
 
 
@@ -210,14 +229,21 @@ def measure(case: Case, plan: Plan, timeout: float) -> Row:
 
 LEGEND = (
     "An op is one Python operator call (8 per ops iteration); an op node is a graph node "
-    "made by an op (2 per deep step, 2 per wide product); peak RSS growth is the high-water "
-    "mark over the workload less the RSS just before it; speedups compare medians."
+    "made by an op (2 per deep step, 2 per wide product); a digits epoch is 44 Adam steps on "
+    "batches of 32 (micrograd: one step timed, times 44); a capture row's time is one "
+    "`Graph(root)`, its bytes are per captured node (`len(g)`, leaves included); peak RSS "
+    "growth is the high-water mark over the workload less the RSS just before it; speedups "
+    "compare medians."
 )
 
 
 def fmt_time(ns: float, unit: str) -> str:
     if unit == "step":
         return f"{ns / 1e6:,.{2 if ns < 1e8 else 0}f} ms/step"
+    if unit == "capture":
+        return f"{ns / 1e6:,.2f} ms/capture"
+    if unit == "epoch":
+        return f"{ns / 1e9:,.3g} s/epoch" if ns >= 1e9 else f"{ns / 1e6:,.1f} ms/epoch"
     return f"{ns:,.{1 if ns < 100 else 0}f} ns/{unit}"
 
 
@@ -268,6 +294,22 @@ class Table:
             if n < 10**5:
                 return "works", ran
             return "works, ≤ 100 B/op node", ran and row.median("peak_bytes") / (2 * n) <= 100
+        if c.engine == GRAPH and c.workload == "moons" and self.has("micrograd-nogc"):
+            x = self.speedup(row, "micrograd-nogc") or 0.0
+            what, met = "≥ 1,500× micrograd GC off, loss = micrograd's at step 100", x >= 1500
+            if self.has("torch-batched"):  # torch is optional
+                torch = self.other(row, "torch-batched")
+                t = torch.median("ns") / row.median("ns") if torch and row.runs else 0.0
+                figure = f" (is {t:.1f}×)" if t else ""
+                what, met = f"≥ 4× torch batched{figure}, {what}", met and t >= 4
+            return what, (
+                ran and met and row.first["steps"] == 100 and row.first["loss"] == FINAL_LOSS
+            )
+        if c.engine == GRAPH and c.workload == "digits" and self.has("torch-batched"):
+            torch = self.other(row, "torch-batched")
+            t = torch.median("ns") / row.median("ns") if torch and row.runs else 0.0
+            figure = f" (is {t:.1f}× faster)" if t else ""
+            return f"≤ torch batched's time per epoch{figure}", ran and t >= 1
         # against the tape that builds the same graph: fused neurons on moons
         floor = "core-tape-fused" if c.workload == "moons" else "core-tape"
         if c.engine == "core-micrograd" and self.has(floor):
@@ -405,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--workloads",
-        default="ops,moons,deep,wide",
-        help="comma-separated subset of ops,moons,deep,wide",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)}",
     )
     parser.add_argument("--timeout", type=float, default=900, help="seconds per process")
     parser.add_argument("--output", type=Path, help="also write the table to this file")

@@ -2,13 +2,15 @@
 
 ENGINE is one of ``ENGINES``; WORKLOAD and SIZE are
 ``ops-fwd MS`` / ``ops-fwd+bwd MS`` (run whole batches of iterations for at least MS ms),
-``moons STEPS``, ``deep N`` and ``wide N``. Prints one JSON object (``Result``) on stdout.
+``moons STEPS``, ``deep N``, ``wide N``, ``digits EPOCHS``, and ``capture-moons 1``,
+``capture-digits 1``, ``capture-deep N``. Prints one JSON object (``Result``) on stdout.
 run.py starts one such process per measurement, so the peak memory is this workload's alone.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
 import itertools
 import json
 import math
@@ -20,11 +22,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any
 
-ENGINES = ("micrograd", "micrograd-nogc", "micrograd-cpp", "torch-scalar", "torch-batched")
-REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "reference" / "moons_micrograd.json"
+ENGINES = (
+    "micrograd",
+    "micrograd-nogc",
+    "micrograd-cpp",
+    "micrograd-cpp-graph",
+    "torch-scalar",
+    "torch-batched",
+)
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "tests" / "reference" / "moons_micrograd.json"
+DIGITS_EXAMPLE = ROOT / "examples" / "train_digits.py"
 SEED = 1337
 SIZES = (2, 16, 16, 1)  # MLP(2, [16, 16, 1])
 ALPHA = 1e-4  # L2 weight of the demo's loss
@@ -39,11 +50,11 @@ Step = Callable[[int], float]  # one training step k; returns the loss it comput
 @dataclass
 class Result:
     ns: float  # nanoseconds per unit
-    unit: str  # "op", "step" or "op node"
+    unit: str  # "op", "step", "op node", "epoch" or "capture"
     count: int  # units measured
     peak_bytes: int  # peak resident-memory growth during the workload
     op_nodes: int | None = None  # graph op nodes (deep, wide), for bytes per op node
-    loss: float | None = None  # moons: the loss computed in the last step
+    loss: float | None = None  # moons, digits: the loss computed in the last step
     steps: int | None = None
     ok: bool = True  # the numbers computed were checked and are right
     note: str = ""
@@ -269,8 +280,9 @@ def moons_micrograd() -> Step:
     return step
 
 
-def moons_micrograd_cpp() -> Step:
-    """The same step as micrograd_cpp.demo.train does it."""
+def moons_micrograd_cpp_model() -> tuple[Callable[[], Any], Any]:
+    """The demo's model and SGD, and a function that builds one step's loss over new input
+    leaves, as micrograd_cpp.demo.train does."""
     import micrograd_cpp as mg
     from micrograd_cpp import nn
 
@@ -280,15 +292,47 @@ def moons_micrograd_cpp() -> Step:
     opt = nn.SGD(model.parameters(), lr=1.0)
     labels = [float(v) for v in y]
 
-    def step(k: int) -> float:
+    def build() -> Any:
         inputs = [list(map(mg.Value, xrow)) for xrow in X.tolist()]
         scores = list(map(model, inputs))
-        total_loss = nn.hinge_loss(scores, labels) + nn.l2_penalty(model.parameters(), ALPHA)
+        return nn.hinge_loss(scores, labels) + nn.l2_penalty(model.parameters(), ALPHA)
+
+    return build, opt
+
+
+def moons_micrograd_cpp() -> Step:
+    """The same step as micrograd_cpp.demo.train does it: the graph is rebuilt every step."""
+    build, opt = moons_micrograd_cpp_model()
+
+    def step(k: int) -> float:
+        total_loss = build()
         opt.zero_grad()
         total_loss.backward()
         opt.lr = learning_rate(k)
         opt.step()
-        return total_loss.data
+        return float(total_loss.data)
+
+    return step
+
+
+def moons_micrograd_cpp_graph() -> Step:
+    """The same step, its graph captured by ``Graph`` at step 0 (inside the timing) and
+    replayed at every later step: forward, zero_grad, backward, update."""
+    import micrograd_cpp as mg
+
+    build, opt = moons_micrograd_cpp_model()
+    graphs: list[Any] = []  # the one captured graph, from step 0
+
+    def step(k: int) -> float:
+        if graphs:
+            graphs[0].forward()
+        else:
+            graphs.append(mg.Graph(build()))
+        opt.zero_grad()
+        graphs[0].backward()
+        opt.lr = learning_rate(k)
+        opt.step()
+        return float(graphs[0].root.data)
 
     return step
 
@@ -373,6 +417,7 @@ MOONS: dict[str, Callable[[], Step]] = {
     "micrograd": moons_micrograd,
     "micrograd-nogc": moons_micrograd,
     "micrograd-cpp": moons_micrograd_cpp,
+    "micrograd-cpp-graph": moons_micrograd_cpp_graph,
     "torch-scalar": moons_torch_scalar,
     "torch-batched": moons_torch_batched,
 }
@@ -396,12 +441,250 @@ def moons(engine: str, steps: int) -> Result:
     )
 
 
+# ---------------------------------------------------------------- digits
+
+DigitsStep = Callable[[Any], float]  # one Adam step on the training rows of an index array
+
+
+@cache
+def digits_example() -> ModuleType:
+    """examples/train_digits.py: the digits rows time its data, model, loss and steps."""
+    spec = importlib.util.spec_from_file_location("train_digits", DIGITS_EXAMPLE)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {DIGITS_EXAMPLE}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their class's module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def digits_first_loss() -> float:
+    """The first batch's loss from the initial weights, in NumPy: the check of every engine."""
+    import numpy as np
+
+    ex = digits_example()
+    data, model = ex.load(), ex.make_model()
+    (W1, b1), (W2, b2) = (
+        (
+            np.array([[w.data for w in n.w] for n in layer.neurons]),
+            np.array([n.b.data for n in layer.neurons]),
+        )
+        for layer in model.layers
+    )
+    index = ex.epoch_batches(len(data.y_train), np.random.default_rng(ex.SEED))[0]
+    h = np.maximum(data.x_train[index] @ W1.T + b1, 0)
+    s = h @ W2.T + b2
+    picked = s[np.arange(len(index)), data.y_train[index]]
+    return float(np.mean(np.log(np.exp(s).sum(axis=1)) - picked))
+
+
+def digits_micrograd_cpp(replay: bool) -> tuple[DigitsStep, Callable[[], float]]:
+    """With ``replay``, the example's BatchLoss: the graph captured at the first batch and
+    replayed. Without, the eager loop as one writes it without Graph: each batch's graph
+    built over new leaves, with ``nn.cross_entropy_loss`` on the class indices (eagerly
+    faster than the one-hot loss that replay needs). Returns the step and the test
+    accuracy."""
+    from micrograd_cpp import Value, nn
+
+    ex = digits_example()
+    data, model = ex.load(), ex.make_model()
+    opt = nn.Adam(model.parameters(), lr=ex.LR)
+    batch = ex.BatchLoss(model, opt)
+    rows, x, y = data.rows, data.x_train, data.y_train
+
+    def eager(index: Any) -> float:
+        scores = [model(list(map(Value, row))) for row in x[index].tolist()]
+        loss = nn.cross_entropy_loss(scores, y[index].tolist())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.data)
+
+    return (
+        (lambda index: float(batch.step(rows[index]))) if replay else eager,
+        lambda: float(ex.accuracy(model, data.x_test, data.y_test)),
+    )
+
+
+def digits_torch_batched() -> tuple[DigitsStep, Callable[[], float]]:
+    """The same model on matrices, from the same initial weights: two addmm, a relu,
+    F.cross_entropy, torch.optim.Adam with the same settings."""
+    torch = import_torch()
+    ex = digits_example()
+    data, model = ex.load(), ex.make_model()
+    params = [
+        torch.tensor(v, dtype=torch.float64, requires_grad=True)
+        for layer in model.layers
+        for v in (
+            [[w.data for w in n.w] for n in layer.neurons],
+            [n.b.data for n in layer.neurons],
+        )
+    ]
+    W1, b1, W2, b2 = params
+    opt = torch.optim.Adam(params, lr=ex.LR)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+
+    def forward(xb: Any) -> Any:
+        return torch.addmm(b2, torch.addmm(b1, xb, W1.T).relu(), W2.T)
+
+    def step(index: Any) -> float:
+        index = torch.from_numpy(index)
+        loss = torch.nn.functional.cross_entropy(forward(x[index]), y[index])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def accuracy() -> float:
+        with torch.no_grad():
+            return float((forward(x_test).argmax(dim=1) == y_test).double().mean().item())
+
+    return step, accuracy
+
+
+def digits_micrograd() -> DigitsStep:
+    """micrograd 0.1.0's MLP(64, [32, 10]) from the same initial weights (same random
+    draws), the example's loss, and Adam written in Python as torch's.
+
+    micrograd has no exp or log: they are added to its Value as custom ops, the way its
+    lecture adds tanh and exp (a node with a Python ``_backward``).
+    """
+    from micrograd.engine import Value
+    from micrograd.nn import MLP
+
+    def exp(self: Any) -> Any:
+        out = Value(math.exp(self.data), (self,), "exp")
+
+        def _backward() -> None:
+            self.grad += out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def log(self: Any) -> Any:
+        out = Value(math.log(self.data), (self,), "log")
+
+        def _backward() -> None:
+            self.grad += out.grad / self.data
+
+        out._backward = _backward
+        return out
+
+    Value.exp, Value.log = exp, log
+    ex = digits_example()
+    data = ex.load()
+    random.seed(ex.SEED)
+    model = MLP(ex.PIXELS, [ex.HIDDEN, ex.CLASSES])
+    params = model.parameters()
+    m, v = [0.0] * len(params), [0.0] * len(params)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    rows = data.rows
+    t = 0
+
+    def step(index: Any) -> float:
+        nonlocal t
+        leaves = [[Value(x) for x in row] for row in rows[index].tolist()]
+        scores = [model(row[: ex.PIXELS]) for row in leaves]
+        loss = ex.cross_entropy(scores, [row[ex.PIXELS :] for row in leaves])
+        model.zero_grad()
+        backward(loss, 4 * len(leaves) * len(leaves[0]))  # a bound on the longest path
+        t += 1
+        step_size, correction2_sqrt = ex.LR / (1 - beta1**t), math.sqrt(1 - beta2**t)
+        for i, p in enumerate(params):
+            m[i] += (1 - beta1) * (p.grad - m[i])
+            v[i] = beta2 * v[i] + (1 - beta2) * p.grad * p.grad
+            p.data -= step_size * m[i] / (math.sqrt(v[i]) / correction2_sqrt + eps)
+        return float(loss.data)
+
+    return step
+
+
+def digits(engine: str, epochs: int) -> Result:
+    """Train ``epochs`` epochs of the example's shuffled batches of 32 (the last partial
+    batch dropped), or for micrograd one batch, extrapolated to an epoch. The first batch's
+    loss is checked against NumPy's."""
+    import numpy as np
+
+    ex = digits_example()
+    n = len(ex.load().y_train)
+    rng = np.random.default_rng(ex.SEED)
+    batches = [ex.epoch_batches(n, rng) for _ in range(epochs)]
+    per_epoch = len(batches[0])
+    accuracy = None
+    if engine in ("micrograd", "micrograd-nogc"):
+        step = digits_micrograd()
+        batches = [batches[0][:1]]
+    elif engine == "torch-batched":
+        step, accuracy = digits_torch_batched()
+    else:
+        step, accuracy = digits_micrograd_cpp(replay=engine == "micrograd-cpp-graph")
+    with Span() as span:
+        losses = [step(index) for epoch in batches for index in epoch]
+    ok = all(map(math.isfinite, losses)) and math.isclose(
+        losses[0], digits_first_loss(), rel_tol=1e-9
+    )
+    if accuracy is None:
+        ns, count = span.ns * per_epoch, 1
+        note = f"one batch of {ex.BATCH} timed, × {per_epoch} batches per epoch"
+    else:
+        ns, count = span.ns / epochs, epochs
+        note = (
+            f"test accuracy {accuracy():.1%} after {epochs} epoch{'s' * (epochs > 1)} "
+            f"of {per_epoch} batches of {ex.BATCH} (the last {n % ex.BATCH} images dropped)"
+        )
+    return Result(
+        ns, "epoch", count, span.bytes, loss=losses[-1], steps=len(losses), ok=ok, note=note
+    )
+
+
+# ---------------------------------------------------------------- capture
+
+
+def capture(what: str, n: int) -> Result:
+    """``Graph(root)`` of one moons step's loss, of one digits batch's loss (with its 74×32
+    input leaves), or of the deep chain of ``n`` steps. Time and peak RSS growth are the
+    capture's (bytes per node: over ``len(g)``); the nodes were built before it.
+    ``g.check()`` must find the captured values exact."""
+    import micrograd_cpp as mg
+
+    inputs = None
+    if what == "moons":
+        build, _ = moons_micrograd_cpp_model()
+        root = build()
+    elif what == "digits":
+        from micrograd_cpp import nn
+
+        ex = digits_example()
+        model = ex.make_model()
+        batch = ex.BatchLoss(model, nn.Adam(model.parameters(), lr=ex.LR))
+        inputs = batch.build(ex.load().rows[: ex.BATCH])
+        root = batch.loss
+    else:
+        root = mg.Value(1.0)
+        for _ in range(n):
+            root = root * 1.0001 + 0.0001
+    with Span() as span:
+        graph = mg.Graph(root, inputs=inputs)
+    nodes = len(graph)
+    note = (
+        f"{nodes:,} nodes, each also a node of {mg.arena_stats()['node_size']} B in the arena "
+        "(a fused neuron's block: more)"
+    )
+    exact = graph.check() == 0.0
+    return Result(span.ns, "capture", 1, span.bytes, op_nodes=nodes, ok=exact, note=note)
+
+
 # ---------------------------------------------------------------- dispatch
 
 
 def measure(engine: str, workload: str, size: int) -> Result:
     if workload == "moons":
         return moons(engine, size)
+    if workload == "digits":
+        return digits(engine, size)
+    if workload.startswith("capture-") and engine == "micrograd-cpp-graph":
+        return capture(workload.removeprefix("capture-"), size)
     batched = engine == "torch-batched"
     if workload in ("ops-fwd", "ops-fwd+bwd"):
         with_backward = workload == "ops-fwd+bwd"
