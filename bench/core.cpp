@@ -7,7 +7,8 @@
 //     WORKLOAD  moons (SIZE = training steps; DATA = the file run.py writes) | deep (SIZE = depth)
 //
 // Prints one JSON object: the time per unit in ns, peak resident-memory growth, and checks.
-// Built by run.py: g++ -std=c++17 -O3 -DNDEBUG -ffp-contract=off -I cpp/include bench/core.cpp -o core
+// Built by run.py: g++ -std=c++17 -O3 -DNDEBUG -ffp-contract=off -I cpp/include bench/core.cpp -o
+// core
 //
 // micrograd-cpp and tape-fused build the same graph, node for node (a neuron is one node;
 // constants become leaves, as micrograd's Value(other) does); tape builds micrograd's, one
@@ -21,11 +22,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <micrograd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <micrograd.hpp>
 
 namespace {
 
@@ -57,7 +57,8 @@ struct PeakRss {
 
 double now_ns() {
     return std::chrono::duration<double, std::nano>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // ---------------------------------------------------------------- the flat-tape floor
@@ -98,7 +99,10 @@ public:
             const Node& n = nodes_[i];
             switch (n.op) {
                 case Op::leaf: break;
-                case Op::add: nodes_[n.in0].grad += n.grad; nodes_[n.in1].grad += n.grad; break;
+                case Op::add:
+                    nodes_[n.in0].grad += n.grad;
+                    nodes_[n.in1].grad += n.grad;
+                    break;
                 case Op::mul:
                     nodes_[n.in0].grad += nodes_[n.in1].data * n.grad;
                     nodes_[n.in1].grad += nodes_[n.in0].data * n.grad;
@@ -154,7 +158,9 @@ constexpr std::size_t kSizes[] = {2, 16, 16, 1};  // MLP(2, [16, 16, 1])
 constexpr std::size_t kLayers = 3;
 constexpr double kAlpha = 1e-4;
 
-double learning_rate(int k) { return 1.0 - 0.9 * k / 100; }
+double learning_rate(int k) {
+    return 1.0 - 0.9 * k / 100;
+}
 
 struct MoonsRun {
     double loss = 0;
@@ -322,10 +328,11 @@ int main(int argc, char** argv) {
         const double start = now_ns();
         const MoonsRun run = mg ? moons_micrograd(m, steps, replay) : moons_tape(m, steps, fused);
         const double per_step = (now_ns() - start) / steps;
-        std::printf("{\"ns\": %.1f, \"unit\": \"step\", \"count\": %d, \"steps\": %d, \"loss\": %.17g, "
-                    "\"peak_bytes\": %ld, \"ok\": true, \"note\": \"%zu nodes/step, %.1f ns/node\"}\n",
-                    per_step, steps, steps, run.loss, mem.bytes(), run.nodes_per_step,
-                    per_step / static_cast<double>(run.nodes_per_step));
+        std::printf(
+            "{\"ns\": %.1f, \"unit\": \"step\", \"count\": %d, \"steps\": %d, \"loss\": %.17g, "
+            "\"peak_bytes\": %ld, \"ok\": true, \"note\": \"%zu nodes/step, %.1f ns/node\"}\n",
+            per_step, steps, steps, run.loss, mem.bytes(), run.nodes_per_step,
+            per_step / static_cast<double>(run.nodes_per_step));
         return 0;
     }
     if (workload == "deep" && argc == 4 && !fused) {
@@ -338,10 +345,12 @@ int main(int argc, char** argv) {
         const double per_node = (now_ns() - start) / (static_cast<double>(reps) * op_nodes);
         // 1.0001**n overflows past n = 7.1e6: then the gradient must be inf too
         const double expected = std::exp(static_cast<double>(size) * std::log1p(1e-4));
-        const bool ok = std::isinf(expected) ? std::isinf(grad) : std::fabs(grad / expected - 1) < 1e-6;
-        std::printf("{\"ns\": %.2f, \"unit\": \"op node\", \"count\": %.0f, \"op_nodes\": %.0f, "
-                    "\"peak_bytes\": %ld, \"ok\": %s, \"note\": \"%ld repetitions\"}\n",
-                    per_node, reps * op_nodes, op_nodes, mem.bytes(), ok ? "true" : "false", reps);
+        const bool ok =
+            std::isinf(expected) ? std::isinf(grad) : std::fabs(grad / expected - 1) < 1e-6;
+        std::printf(
+            "{\"ns\": %.2f, \"unit\": \"op node\", \"count\": %.0f, \"op_nodes\": %.0f, "
+            "\"peak_bytes\": %ld, \"ok\": %s, \"note\": \"%ld repetitions\"}\n",
+            per_node, reps * op_nodes, op_nodes, mem.bytes(), ok ? "true" : "false", reps);
         return 0;
     }
     return usage();

@@ -55,7 +55,7 @@ std::string dtype_name(nb::dlpack::dtype t) {
                        : t.code == static_cast<std::uint8_t>(Code::Float)   ? "float"
                        : t.code == static_cast<std::uint8_t>(Code::Complex) ? "complex"
                        : t.code == static_cast<std::uint8_t>(Code::Bool)    ? "bool"
-                                                                             : "dtype code ";
+                                                                            : "dtype code ";
     return kind + std::to_string(t.bits);
 }
 
@@ -67,7 +67,8 @@ void read_array(const nb::ndarray<nb::ro>& a, std::vector<T>& out) {
     std::vector<std::size_t> index(dims, 0);
     for (std::size_t done = 0; done < out.size(); ++done) {
         std::int64_t offset = 0;
-        for (std::size_t d = 0; d < dims; ++d) offset += static_cast<std::int64_t>(index[d]) * a.stride(d);
+        for (std::size_t d = 0; d < dims; ++d)
+            offset += static_cast<std::int64_t>(index[d]) * a.stride(d);
         out[done] = static_cast<T>(base[offset]);
         for (std::size_t d = dims; d-- > 0;) {  // the next index, last axis fastest
             if (++index[d] < a.shape(d)) break;
@@ -82,8 +83,7 @@ template <class T>
 std::vector<T> input_values(nb::handle values, std::size_t expected) {
     auto count_error = [expected](std::size_t got) {
         return nb::value_error(("Graph.set_inputs: got " + std::to_string(got) +
-                                " values for a graph with " + std::to_string(expected) +
-                                " inputs")
+                                " values for a graph with " + std::to_string(expected) + " inputs")
                                    .c_str());
     };
     nb::ndarray<nb::ro> array;
@@ -96,8 +96,10 @@ std::vector<T> input_values(nb::handle values, std::size_t expected) {
                                      .c_str());
         if (array.size() != expected) throw count_error(array.size());
         std::vector<T> out(expected);
-        if (f64) read_array<T, double>(array, out);
-        else read_array<T, float>(array, out);
+        if (f64)
+            read_array<T, double>(array, out);
+        else
+            read_array<T, float>(array, out);
         return out;
     }
     nb::list items = as_list(values, "Graph.set_inputs: values");
@@ -105,7 +107,8 @@ std::vector<T> input_values(nb::handle values, std::size_t expected) {
     std::vector<T> out;
     out.reserve(expected);
     for (std::size_t j = 0; j < expected; ++j)
-        out.push_back(real_or_throw<T>(items[j], "Graph.set_inputs: values[" + std::to_string(j) + "]"));
+        out.push_back(
+            real_or_throw<T>(items[j], "Graph.set_inputs: values[" + std::to_string(j) + "]"));
     return out;
 }
 
@@ -127,7 +130,8 @@ using Scalar = typename std::decay_t<G>::scalar_type;
 void bind_graph(nb::module_& m) {
     nb::class_<PyGraph>(
         m, "Graph",
-        "The graph reachable from ``root``, captured once as a flat program and replayed in C++.\n\n"
+        "The graph reachable from ``root``, captured once as a flat program and replayed in "
+        "C++.\n\n"
         "``forward()`` recomputes every interior node's data from the current data of every leaf\n"
         "(parameters, inputs, constants), ``backward()`` is ``root.backward()`` on a freshly\n"
         "built graph; both are bit for bit what rebuilding the same expression gives, and every\n"
@@ -189,8 +193,9 @@ void bind_graph(nb::module_& m) {
             "Recompute every interior node from its inputs one node at a time, as the eager ops\n"
             "do, and return the largest difference from the data it holds (0.0 after a replay;\n"
             "inf where only one is nan). A debugging aid: it changes nothing.")
-        .def("__len__", [](PyGraph& self) { return self.visit([](auto& g) { return g.size(); }); },
-             "The number of nodes in the graph, leaves included (a fused neuron is one).")
+        .def(
+            "__len__", [](PyGraph& self) { return self.visit([](auto& g) { return g.size(); }); },
+            "The number of nodes in the graph, leaves included (a fused neuron is one).")
         .def_prop_ro(
             "root",
             [](PyGraph& self) {

@@ -269,8 +269,8 @@ int setattro_slot(PyObject* self, PyObject* name, PyObject* value) noexcept {
     if (value == nullptr) {  // del v.foo
         Extras* e = find_extras(n);
         if (e == nullptr || !e->dict.is_valid() || PyDict_DelItem(e->dict.ptr(), name) != 0) {
-            PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'",
-                         Names<T>::cls, name);
+            PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%U'", Names<T>::cls,
+                         name);
             return -1;
         }
         return 0;
@@ -303,12 +303,13 @@ void custom_backward(micrograd::Node<T>* n) {
 template <class T>
 micrograd::Value<T> custom_node(T data, nb::handle children, nb::handle op) {
     if (!PyUnicode_Check(op.ptr()))
-        throw nb::type_error(
-            (std::string(Names<T>::cls) + "(data, _children, _op): _op must be a str, not '" +
-             py_type_name(op) + "'")
-                .c_str());
-    nb::list items = as_list(children, std::string(Names<T>::cls) + "(data, _children, _op): "
-                                                                    "_children");
+        throw nb::type_error((std::string(Names<T>::cls) +
+                              "(data, _children, _op): _op must be a str, not '" +
+                              py_type_name(op) + "'")
+                                 .c_str());
+    nb::list items = as_list(children, std::string(Names<T>::cls) +
+                                           "(data, _children, _op): "
+                                           "_children");
     const std::size_t n = nb::len(items);
     if (n > 2)
         throw nb::value_error((std::string(Names<T>::cls) +
@@ -321,8 +322,8 @@ micrograd::Value<T> custom_node(T data, nb::handle children, nb::handle op) {
         in.push_back(item_value<T>(items[j], std::string(Names<T>::cls) +
                                                  "(data, _children, _op): _children[" +
                                                  std::to_string(j) + "]"));
-    micrograd::Value<T> v = micrograd::Value<T>::custom(data, n > 0 ? &in[0] : nullptr,
-                                                        n > 1 ? &in[1] : nullptr);
+    micrograd::Value<T> v =
+        micrograd::Value<T>::custom(data, n > 0 ? &in[0] : nullptr, n > 1 ? &in[1] : nullptr);
     if (n == 0 && PyUnicode_GetLength(op.ptr()) == 0) return v;  // a plain leaf
     Extras& e = extras_of(v.node());
     e.custom = true;
@@ -365,9 +366,8 @@ void bind_value(nb::module_& m, const char* doc) {
     using Self = PyValue<T>;
     const std::string cls = Names<T>::cls;
 
-    auto c =
-        nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(value_slots<T>),
-                        nb::pooled(1024));
+    auto c = nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(value_slots<T>),
+                              nb::pooled(1024));
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
 
     micrograd::detail::context<T>().on_free = &drop_extras<T>;

@@ -100,7 +100,7 @@ CASES: list[tuple[str, str]] = [
     ("operators", "v - None"),
     ("operators", "v / [1.0]"),
     ("operators", "v ** 1j"),
-    ("operators", '2 ** Value32(1.0) + v'),
+    ("operators", "2 ** Value32(1.0) + v"),
     ("operators", "v * v32"),
     ("operators", "v32 ** v"),
     ("operators", "v + 10**400"),
@@ -146,9 +146,12 @@ CASES: list[tuple[str, str]] = [
     ("nn calls", f"model([{NAN}, {INF}])"),
     ("nn calls", "model.layers[0].neurons[0]([1.0])"),
     ("nn calls", "model.layers[1]([1.0, 2.0])"),
-    ("nn calls", "!class M:\n    def __float__(self): xs.clear(); return 1.0\n"
-                 "xs = [Value(1.0) * 1, M()]\n"
-                 "print('got', model(xs).data, 'want', model([1.0, 1.0]).data)"),
+    (
+        "nn calls",
+        "!class M:\n    def __float__(self): xs.clear(); return 1.0\n"
+        "xs = [Value(1.0) * 1, M()]\n"
+        "print('got', model(xs).data, 'want', model([1.0, 1.0]).data)",
+    ),
     ("losses", "nn.mse_loss([], [])"),
     ("losses", "nn.mse_loss([v, w], [1.0])"),
     ("losses", "nn.mse_loss([v, 2.0], [1.0, 2.0])"),
@@ -171,8 +174,11 @@ CASES: list[tuple[str, str]] = [
     ("losses", "nn.l2_penalty([v, 2.0], 0.1)"),
     ("losses", 'nn.l2_penalty([v], "x")'),
     ("losses", f"nn.l2_penalty([v], {NAN})"),
-    ("losses", "!class M:\n    def __float__(self): ys.clear(); return 1.0\n"
-               "ys = [M(), 1.0, -1.0]\nprint(nn.hinge_loss([v, w, v], ys))"),
+    (
+        "losses",
+        "!class M:\n    def __float__(self): ys.clear(); return 1.0\n"
+        "ys = [M(), 1.0, -1.0]\nprint(nn.hinge_loss([v, w, v], ys))",
+    ),
     ("optimizers", "nn.SGD(model.parameters(), lr=-0.1)"),
     ("optimizers", f"nn.SGD(model.parameters(), lr={NAN})"),
     ("optimizers", "nn.SGD(model.parameters(), lr='0.1')"),
@@ -214,9 +220,12 @@ CASES: list[tuple[str, str]] = [
     ("state_dict / PyTorch", "model.load_state_dict([('0.weight', [])])"),
     ("state_dict / PyTorch", "nn.Module().state_dict()"),
     ("state_dict / PyTorch", "nn.from_torch(model)"),
-    ("state_dict / PyTorch", "nn.from_torch(__import__('torch').nn.Sequential("
-                             "__import__('torch').nn.Linear(2, 3), __import__('torch').nn.Tanh(),"
-                             " __import__('torch').nn.Linear(3, 1)))"),
+    (
+        "state_dict / PyTorch",
+        "nn.from_torch(__import__('torch').nn.Sequential("
+        "__import__('torch').nn.Linear(2, 3), __import__('torch').nn.Tanh(),"
+        " __import__('torch').nn.Linear(3, 1)))",
+    ),
     ("viz", "viz.trace(5)"),
     ("viz", "viz.trace(g, max_nodes=2)"),
     ("viz", 'viz.draw_dot(g, rankdir="XY")'),
@@ -231,8 +240,13 @@ CASES: list[tuple[str, str]] = [
 
 def write_files(folder: str, model: Any) -> None:
     """The files the Module.load rows read, in the working directory."""
-    good = {"format": "micrograd_cpp.parameters", "version": 1, "model": repr(model),
-            "shapes": model.shapes(), "parameters": [p.data for p in model.parameters()]}
+    good = {
+        "format": "micrograd_cpp.parameters",
+        "version": 1,
+        "model": repr(model),
+        "shapes": model.shapes(),
+        "parameters": [p.data for p in model.parameters()],
+    }
     n = len(good["parameters"])
 
     def doc(**changes: Any) -> str:
@@ -283,8 +297,14 @@ def run_in_subprocess(code: str, folder: str) -> str:
     env = dict(os.environ)
     if "ASAN_OPTIONS" in env:  # under .ci/sanitize: the child's report comes back here
         env["ASAN_OPTIONS"] += ":log_path=stderr"
-    proc = subprocess.run([sys.executable, "-c", SETUP + code], capture_output=True,
-                          text=True, cwd=folder, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", SETUP + code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=120,
+        env=env,
+    )
     if proc.returncode < 0:
         return f"**crash**: killed by signal {-proc.returncode}"
     lines = proc.stderr.strip().splitlines()
@@ -305,8 +325,9 @@ def run(check: bool) -> int:
         try:
             for section, code in CASES:
                 if code.startswith("!"):
-                    rows.append((section, code[1:], run_in_subprocess(code[1:], folder),
-                                 "(subprocess)"))
+                    rows.append(
+                        (section, code[1:], run_in_subprocess(code[1:], folder), "(subprocess)")
+                    )
                     continue
                 ns: dict[str, Any] = {}
                 exec(SETUP, ns)
@@ -337,8 +358,14 @@ def run(check: bool) -> int:
                 warned = "".join(f"; warns `{w.category.__name__}`" for w in caught[:1])
                 del result
                 after = state(ns)
-                rows.append((section, code, f"accepted: `{shown}`{warned}",
-                             "yes" if same(after, before) else "changed (as asked)"))
+                rows.append(
+                    (
+                        section,
+                        code,
+                        f"accepted: `{shown}`{warned}",
+                        "yes" if same(after, before) else "changed (as asked)",
+                    )
+                )
         finally:
             os.chdir(old_cwd)
     if not check:
@@ -352,14 +379,20 @@ def run(check: bool) -> int:
             shown = code.replace(":\n    ", ": ").replace("\n", "; ").replace("|", "\\|")
             print(f"| `{shown}` | {outcome.replace('|', chr(92) + '|')} | {unchanged} |")
     crashes = sum("**crash**" in r[2] or "**memory error**" in r[2] for r in rows)
-    print(f"\n{len(rows)} calls: {changed_on_error} rejected calls changed state, "
-          f"{crashes} crashed or corrupted memory (in a subprocess)", file=sys.stderr)
+    print(
+        f"\n{len(rows)} calls: {changed_on_error} rejected calls changed state, "
+        f"{crashes} crashed or corrupted memory (in a subprocess)",
+        file=sys.stderr,
+    )
     return 1 if check and changed_on_error else 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="print nothing; exit 1 if a rejected call changed any state")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print nothing; exit 1 if a rejected call changed any state",
+    )
     random.seed(0)
     sys.exit(run(parser.parse_args().check))

@@ -60,7 +60,8 @@ def sweep(lrs: list[float], seeds: list[int], steps: int, jobs: int) -> list[Res
     from joblib import Parallel, delayed
 
     runs = Parallel(n_jobs=jobs)(
-        delayed(train)(lr, seed, steps) for lr, seed in itertools.product(lrs, seeds))
+        delayed(train)(lr, seed, steps) for lr, seed in itertools.product(lrs, seeds)
+    )
     return list(runs)
 
 
@@ -77,8 +78,10 @@ def main(argv: list[str] | None = None) -> list[Result]:
     for r in results:
         print(f"{r.lr:6g} {r.seed:5d} {r.loss:8.4f} {r.accuracy:9.0%}")
     best = min(results, key=lambda r: r.loss)
-    print(f"best: lr {best.lr:g}, seed {best.seed}: loss {best.loss:.4f} "
-          f"({len(best.model.parameters())} parameters, back from its worker)")
+    print(
+        f"best: lr {best.lr:g}, seed {best.seed}: loss {best.loss:.4f} "
+        f"({len(best.model.parameters())} parameters, back from its worker)"
+    )
     return results
 
 

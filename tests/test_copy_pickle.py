@@ -65,8 +65,10 @@ def walk(root: Any) -> list[Any]:
 def shape(root: Any) -> list[tuple[str, bytes, bytes, str, int]]:
     """What a graph holds, independent of node identity: each node's op, data, grad,
     label and number of inputs, sorted."""
-    return sorted((v._op, bits(v.data), bits(v.grad), getattr(v, "label", ""), len(v._prev))
-                  for v in walk(root))
+    return sorted(
+        (v._op, bits(v.data), bits(v.grad), getattr(v, "label", ""), len(v._prev))
+        for v in walk(root)
+    )
 
 
 # ---- leaves
@@ -166,8 +168,11 @@ def test_shallow_copy_shares_the_inputs() -> None:
     out = a * b
     out.grad, out.label = 4.0, "out"
     c = copy.copy(out)
-    assert c is not out and c._prev == {a, b} and (c.data, c.grad, c._op, c.label) == (
-        6.0, 4.0, "*", "out")
+    assert (
+        c is not out
+        and c._prev == {a, b}
+        and (c.data, c.grad, c._op, c.label) == (6.0, 4.0, "*", "out")
+    )
     c.backward()
     assert (a.grad, b.grad) == (3.0, 2.0)  # micrograd's rule for '*', through the copy
 
@@ -226,8 +231,11 @@ def test_model_copies_like_micrograd(kind: str, how: str) -> None:
     assert [p.data for p in best.parameters()] == [p.data for p in best_theirs.parameters()]
     assert not {id(p) for p in best.parameters()} & {id(p) for p in ours.parameters()}
     out, out_theirs = best([0.5, -1.5]), best_theirs([0.5, -1.5])
-    for o, t in zip(out if isinstance(out, list) else [out],
-                    out_theirs if isinstance(out_theirs, list) else [out_theirs], strict=True):
+    for o, t in zip(
+        out if isinstance(out, list) else [out],
+        out_theirs if isinstance(out_theirs, list) else [out_theirs],
+        strict=True,
+    ):
         assert o.data == t.data
     for p in best.parameters():
         p.data += 1.0  # the original does not change
@@ -286,15 +294,15 @@ def test_optimizer_state_survives(kind: str, how: str) -> None:
     before = [p.data for p in model.parameters()]
     train(model2, opt2, 3)  # three more steps on the copy, with the copied state
     assert [bits(p.data) for p in model2.parameters()] == [
-        bits(p.data) for p in straight.parameters()]
+        bits(p.data) for p in straight.parameters()
+    ]
     assert [p.data for p in model.parameters()] == before  # the copy's optimizer is its own
 
     restarted, _ = fresh()  # without the state the steps differ: the state mattered
     train(restarted, make_optimizer(kind, restarted.parameters()), 3)
     restarted_model, _ = ROUND_TRIPS[how]((model, opt))
     train(restarted_model, make_optimizer(kind, restarted_model.parameters()), 3)
-    assert [p.data for p in restarted_model.parameters()] != [
-        p.data for p in straight.parameters()]
+    assert [p.data for p in restarted_model.parameters()] != [p.data for p in straight.parameters()]
 
 
 def test_fused_outputs_pickle_in_micrograd_form() -> None:
@@ -310,7 +318,8 @@ def test_fused_outputs_pickle_in_micrograd_form() -> None:
     out2.backward()
     out_theirs.backward()
     assert [p.grad for p in model2.parameters()] == pytest.approx(
-        [p.grad for p in theirs.parameters()], rel=1e-12)
+        [p.grad for p in theirs.parameters()], rel=1e-12
+    )
 
 
 def test_cloudpickle_round_trip() -> None:
@@ -343,7 +352,7 @@ def test_multiprocessing_round_trip(kind: str) -> None:
     train(*job, 3)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(1) as pool:
-        (back, back_opt), = pool.map(train_in_worker, [job])
+        ((back, back_opt),) = pool.map(train_in_worker, [job])
     assert [bits(p.data) for p in back.parameters()] == [bits(p.data) for p in here.parameters()]
     assert cast(Any, back_opt.__reduce__())[1][0][0] is back.parameters()[0]
 
@@ -483,8 +492,9 @@ def test_truncated_and_corrupted_pickles_never_crash() -> None:
     env = dict(os.environ)
     if "ASAN_OPTIONS" in env:  # (.ci/sanitize) a damaged length makes pickle ask for a huge
         env["ASAN_OPTIONS"] += ":allocator_may_return_null=1"  # buffer: MemoryError, not abort
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "UnpicklingError" in proc.stdout or "EOFError" in proc.stdout
 

@@ -79,11 +79,13 @@ print(json.dumps(out))
 """
 
 
-def run_chain(kind: str, dtype: str, x0: float, c: float, passes: int, order: str,
-              n: int = DEPTH) -> dict[str, Any]:
+def run_chain(
+    kind: str, dtype: str, x0: float, c: float, passes: int, order: str, n: int = DEPTH
+) -> dict[str, Any]:
     args = [kind, dtype, str(n), repr(x0), repr(c), str(passes), order]
-    proc = subprocess.run([sys.executable, "-c", CHAIN_SCRIPT, *args], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHAIN_SCRIPT, *args], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
     report: dict[str, Any] = json.loads(proc.stdout)
     secs = ", ".join(f"{k} {v:.2f} s" for k, v in report["seconds"].items())
@@ -100,8 +102,11 @@ def run_chain(kind: str, dtype: str, x0: float, c: float, passes: int, order: st
 #   mul: pass 1: d/dx0 = c**n, d/dc = n * x0 * c**(n-1)
 def closed_form(kind: str, n: int, x0: float, c: float, passes: int) -> dict[str, float]:
     if kind == "add":
-        grads = {"x0_grad": 1.0, "c_grad": float(n)} if passes == 1 else {
-            "x0_grad": 1.0 + n, "c_grad": 2.0 * n + n * (n - 1) // 2}
+        grads = (
+            {"x0_grad": 1.0, "c_grad": float(n)}
+            if passes == 1
+            else {"x0_grad": 1.0 + n, "c_grad": 2.0 * n + n * (n - 1) // 2}
+        )
         return {"data": x0 + n * c, **grads}
     if kind == "neg":
         return {"data": x0, "x0_grad": 1.0 if passes == 1 else n + 1.0}
@@ -142,8 +147,11 @@ CHAINS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "dtype", "x0", "c", "passes", "order"), CHAINS,
-                         ids=[f"{k}-{d}-x{p}" for k, d, _, _, p, _ in CHAINS])
+@pytest.mark.parametrize(
+    ("kind", "dtype", "x0", "c", "passes", "order"),
+    CHAINS,
+    ids=[f"{k}-{d}-x{p}" for k, d, _, _, p, _ in CHAINS],
+)
 def test_deep_chain(kind: str, dtype: str, x0: float, c: float, passes: int, order: str) -> None:
     res = run_chain(kind, dtype, x0, c, passes, order)
     check_teardown(res, order, held_leaves=1 if kind == "neg" else 2)

@@ -232,8 +232,9 @@ def test_unary_op_value_and_gradient(name: str, x: float) -> None:
     assert close(v.grad, UPSTREAM * central_diff(op.value, x), FD_REL, FD_ABS)
 
 
-@pytest.mark.parametrize("x", [-2.5, -1e-300, -0.0, 0.0, 1e-300, 3.0, math.inf, -math.inf,
-                               math.nan])
+@pytest.mark.parametrize(
+    "x", [-2.5, -1e-300, -0.0, 0.0, 1e-300, 3.0, math.inf, -math.inf, math.nan]
+)
 @pytest.mark.parametrize("cls", [mg.Value, mg.Value32])
 def test_abs_matches_torch_at_zero_and_edges(cls: Any, x: float) -> None:
     """abs and abs(): d/dx = sign(x), 0 at 0 and at nan, as PyTorch's."""
@@ -522,8 +523,9 @@ DUNDERS: list[tuple[str, tuple[Any, ...], float]] = [
 
 @pytest.mark.parametrize("cls", [mg.Value, mg.Value32], ids=lambda c: c.__name__)
 @pytest.mark.parametrize(("name", "args", "want"), DUNDERS, ids=[d[0] for d in DUNDERS])
-def test_dunder_methods_called_by_name(cls: type, name: str, args: tuple[Any, ...],
-                                       want: float) -> None:
+def test_dunder_methods_called_by_name(
+    cls: type, name: str, args: tuple[Any, ...], want: float
+) -> None:
     out = getattr(cls(2.0), name)(*args)
     assert out.data == want
     assert type(out) is cls

@@ -56,8 +56,16 @@ def test_sweep_brings_trained_models_back_from_workers(
     from micrograd_cpp import demo
 
     lrs, seeds, steps = [0.5, 1.0], [1, 2], 3
-    args = ["--jobs", "2", "--steps", str(steps), "--lrs", *map(str, lrs), "--seeds",
-            *map(str, seeds)]
+    args = [
+        "--jobs",
+        "2",
+        "--steps",
+        str(steps),
+        "--lrs",
+        *map(str, lrs),
+        "--seeds",
+        *map(str, seeds),
+    ]
     results = run_example("sweep.py", args)
     assert isinstance(results, list) and len(results) == 4
     assert "best: lr" in capsys.readouterr().out
@@ -102,8 +110,10 @@ def test_train_digits_prints_its_progress(capsys: pytest.CaptureFixture[str]) ->
     pytest.importorskip("sklearn")
     accuracy = run_example("train_digits.py", ["--epochs", "3"])
     lines = capsys.readouterr().out.splitlines()
-    epochs = [re.fullmatch(r"epoch +(\d+)  loss (\S+)  train (\S+)%  test (\S+)%  (\S+) s", line)
-              for line in lines[:-1]]
+    epochs = [
+        re.fullmatch(r"epoch +(\d+)  loss (\S+)  train (\S+)%  test (\S+)%  (\S+) s", line)
+        for line in lines[:-1]
+    ]
     assert len(lines) == 4 and all(epochs), lines
     rows = [[float(g) for g in m.groups()] for m in epochs if m]
     assert [r[0] for r in rows] == [1, 2, 3]
@@ -137,8 +147,10 @@ def test_train_digits_loss_is_softmax_cross_entropy() -> None:
     scores = rng.normal(0, 3, size=(5, 10))
     classes = rng.integers(0, 10, size=5)
     onehot = np.eye(10)[classes]
-    loss = example["cross_entropy"]([[Value(s) for s in row] for row in scores.tolist()],
-                                    [[Value(t) for t in row] for row in onehot.tolist()])
+    loss = example["cross_entropy"](
+        [[Value(s) for s in row] for row in scores.tolist()],
+        [[Value(t) for t in row] for row in onehot.tolist()],
+    )
     shift = scores.max(axis=1)
     logsumexp = np.log(np.exp(scores - shift[:, None]).sum(axis=1)) + shift
     expected = np.mean(logsumexp - scores[np.arange(5), classes])

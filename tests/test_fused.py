@@ -437,8 +437,16 @@ def test_neuron_and_layer_calls_equal_micrograd() -> None:
         random.seed(2)
         n_ours = nn.Neuron(3, nonlin=nonlin)
         l_ours = nn.Layer(3, 2, nonlin=nonlin)
-        set_dyadic(list(zip(n_ref.parameters() + l_ref.parameters(),
-                            n_ours.parameters() + l_ours.parameters(), strict=True)), 4)
+        set_dyadic(
+            list(
+                zip(
+                    n_ref.parameters() + l_ref.parameters(),
+                    n_ours.parameters() + l_ours.parameters(),
+                    strict=True,
+                )
+            ),
+            4,
+        )
         xr, xo = [MGValue(v) for v in (1.5, -0.5, 2.0)], [Value(v) for v in (1.5, -0.5, 2.0)]
         outs_r = [n_ref(xr), *l_ref(xr)]
         outs_o = [n_ours(xo), *cast(list[Value], l_ours(xo))]
@@ -576,7 +584,8 @@ def test_expanded_graph_equals_micrograd_graph(
 
 
 @pytest.mark.parametrize(
-    "case", [(3, [2, 2, 1], "Value", 1), (3, [1, 1, 1], "mixed", 2), (2, [1, 1, 1], "Value", 3)],
+    "case",
+    [(3, [2, 2, 1], "Value", 1), (3, [1, 1, 1], "mixed", 2), (2, [1, 1, 1], "Value", 3)],
     ids=case_id,
 )
 def test_data_changed_between_forward_and_backward(case: tuple[int, list[int], str, int]) -> None:
@@ -755,36 +764,43 @@ PLAN_SEED = 27
 # Each change is applied to both models.
 CHANGES: dict[str, Callable[[Any, Lib], None]] = {
     "neuron.b = Value": lambda m, lib: setattr(m.layers[0].neurons[1], "b", lib.value(0.75)),
-    "output neuron.b = Value": lambda m, lib: setattr(m.layers[2].neurons[0], "b",
-                                                      lib.value(-1.5)),
-    "hidden neuron.nonlin = False": lambda m, lib: setattr(m.layers[1].neurons[0], "nonlin",
-                                                           False),
-    "output neuron.nonlin = True": lambda m, lib: setattr(m.layers[2].neurons[1], "nonlin",
-                                                          True),
-    "neuron.nonlin = 0 (not a bool)": lambda m, lib: setattr(m.layers[0].neurons[2], "nonlin",
-                                                             0),
+    "output neuron.b = Value": lambda m, lib: setattr(m.layers[2].neurons[0], "b", lib.value(-1.5)),
+    "hidden neuron.nonlin = False": lambda m, lib: setattr(m.layers[1].neurons[0], "nonlin", False),
+    "output neuron.nonlin = True": lambda m, lib: setattr(m.layers[2].neurons[1], "nonlin", True),
+    "neuron.nonlin = 0 (not a bool)": lambda m, lib: setattr(m.layers[0].neurons[2], "nonlin", 0),
     "neuron.w = new list": lambda m, lib: setattr(
-        m.layers[1].neurons[1], "w", [lib.value(0.25 * k - 0.5) for k in range(4)]),
+        m.layers[1].neurons[1], "w", [lib.value(0.25 * k - 0.5) for k in range(4)]
+    ),
     "layer.neurons = new list": lambda m, lib: setattr(
-        m.layers[1], "neurons", [fresh_neuron(lib, 4, True, 20 + k) for k in range(3)]),
+        m.layers[1], "neurons", [fresh_neuron(lib, 4, True, 20 + k) for k in range(3)]
+    ),
     "layer.neurons = new list, other width": lambda m, lib: setattr(
-        m.layers[2], "neurons", [fresh_neuron(lib, 3, False, 25 + k) for k in range(3)]),
+        m.layers[2], "neurons", [fresh_neuron(lib, 3, False, 25 + k) for k in range(3)]
+    ),
     "mlp.layers = new list": lambda m, lib: setattr(
-        m, "layers", m.layers[:2] + [fresh_layer(lib, 3, 1, False, 40)]),
+        m, "layers", m.layers[:2] + [fresh_layer(lib, 3, 1, False, 40)]
+    ),
     "mlp.layers[1] = new Layer": lambda m, lib: m.layers.__setitem__(
-        1, fresh_layer(lib, 4, 3, True, 41)),
+        1, fresh_layer(lib, 4, 3, True, 41)
+    ),
     "neuron.w[0] = Value": lambda m, lib: set_weight(m, lib, 0, 0, 0, 1.75),
     "output neuron.w[2] = Value": lambda m, lib: set_weight(m, lib, 2, 1, 2, -0.75),
-    "neuron.w[0] = a tied weight": lambda m, lib: m.layers[1].neurons[2].w.__setitem__(
-        0, m.layers[1].neurons[0].w[3]),
-    "neuron.w[:] = new values": lambda m, lib: m.layers[0].neurons[3].w.__setitem__(
-        slice(None), [lib.value(-0.25), lib.value(0.5), lib.value(1.0)]),
+    "neuron.w[0] = a tied weight": lambda m, lib: (
+        m.layers[1].neurons[2].w.__setitem__(0, m.layers[1].neurons[0].w[3])
+    ),
+    "neuron.w[:] = new values": lambda m, lib: (
+        m.layers[0]
+        .neurons[3]
+        .w.__setitem__(slice(None), [lib.value(-0.25), lib.value(0.5), lib.value(1.0)])
+    ),
     "neuron.w swap two items": swap_weights,
     "neuron.w.pop(); w.append(Value)": replace_last_weight,
     "layer.neurons.append (output)": lambda m, lib: m.layers[2].neurons.append(
-        fresh_neuron(lib, 3, False, 50)),
+        fresh_neuron(lib, 3, False, 50)
+    ),
     "layer.neurons.insert (output)": lambda m, lib: m.layers[2].neurons.insert(
-        0, fresh_neuron(lib, 3, False, 51)),
+        0, fresh_neuron(lib, 3, False, 51)
+    ),
     "layer.neurons.append (hidden) and w.append": grow_hidden_layer,
     "del layer.neurons[-1]": lambda m, lib: m.layers[2].neurons.__delitem__(-1),
     "layer.neurons.reverse()": lambda m, lib: m.layers[0].neurons.reverse(),
@@ -832,9 +848,14 @@ def test_forward_plan_sees_changes_in_sequence() -> None:
     plan_round(ref, ours, 0, "start")
     plan_round(ref, ours, 1, "start")
     for name in (
-        "neuron.b = Value", "neuron.w[0] = Value", "hidden neuron.nonlin = False",
-        "layer.neurons swap two items", "w.data = (one weight)", "layer.neurons.append (output)",
-        "SGD step (nn.SGD vs micrograd's loop)", "neuron.w.pop(); w.append(Value)",
+        "neuron.b = Value",
+        "neuron.w[0] = Value",
+        "hidden neuron.nonlin = False",
+        "layer.neurons swap two items",
+        "w.data = (one weight)",
+        "layer.neurons.append (output)",
+        "SGD step (nn.SGD vs micrograd's loop)",
+        "neuron.w.pop(); w.append(Value)",
         "mlp.layers.pop()",
     ):
         CHANGES[name](ref, MG)
@@ -907,8 +928,9 @@ def test_two_models_sharing_layers() -> None:
         m.layers[1].neurons[0].w[0] = lib.value(1.25)
         m.layers[1].neurons[1].w[2] = lib.value(-0.75)
         m.layers[1].neurons[2].nonlin = False
-    after2 = [plan_round(ref2, ours2, k, "model 2 after a change made through model 1")
-              for k in range(3)]
+    after2 = [
+        plan_round(ref2, ours2, k, "model 2 after a change made through model 1") for k in range(3)
+    ]
     after1 = [plan_round(ref1, ours1, k, "model 1 after the change") for k in range(3)]
     assert after1 != before1 and after2 != before2, "a vacuous case"
 

@@ -72,6 +72,7 @@ def torch_or_none() -> Any:
         return None
     return torch
 
+
 # --------------------------------------------------------------------------------------
 # The specification of each op
 # --------------------------------------------------------------------------------------
@@ -91,8 +92,10 @@ def _load_libm() -> dict[tuple[str, Any], Callable[..., float]]:
         table: dict[tuple[str, Any], Callable[..., float]] = {}
         try:
             for fn, arity in (("pow", 2), ("exp", 1), ("log", 1), ("tanh", 1)):
-                for suffix, ctype, ftype in (("", ctypes.c_double, np.float64),
-                                             ("f", ctypes.c_float, np.float32)):
+                for suffix, ctype, ftype in (
+                    ("", ctypes.c_double, np.float64),
+                    ("f", ctypes.c_float, np.float32),
+                ):
                     f = getattr(lib, fn + suffix)
                     f.restype = ctype
                     f.argtypes = [ctype] * arity
@@ -304,12 +307,24 @@ UNARY: dict[str, Callable[[Any], Any]] = {
 }
 ALL_OPS = (*BINARY, "powk", *UNARY)
 MICROGRAD_OPS = ("add", "sub", "mul", "div", "powk", "neg", "relu")  # natively or composed
-LABELS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "powk": "**",
-          "relu": "ReLU", "leaf": ""}  # fmt: skip  (the others: the op's name)
+LABELS = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "pow": "**",
+    "powk": "**",
+    "relu": "ReLU",
+    "leaf": "",
+}  # fmt: skip  (the others: the op's name)
 
 
-def apply(ins: Instr, nodes: Sequence[Any], num: Callable[[Num], Any],
-          unary: Mapping[str, Callable[[Any], Any]]) -> Any:
+def apply(
+    ins: Instr,
+    nodes: Sequence[Any],
+    num: Callable[[Num], Any],
+    unary: Mapping[str, Callable[[Any], Any]],
+) -> Any:
     args = [nodes[a] if isinstance(a, int) else num(a) for a in ins.args]
     if ins.op in BINARY:
         return BINARY[ins.op](args[0], args[1])
@@ -373,8 +388,11 @@ def well_behaved(ins: Instr, xs: Sequence[float], out: float) -> bool:
     return True
 
 
-def evaluate(prog: Sequence[Instr], spec: Spec, leaves: Mapping[int, float] | None = None,
-             ) -> list[float]:
+def evaluate(
+    prog: Sequence[Instr],
+    spec: Spec,
+    leaves: Mapping[int, float] | None = None,
+) -> list[float]:
     """Every node's value by the spec, optionally with some leaves replaced."""
     vals: list[Any] = []
     for i, ins in enumerate(prog):
@@ -528,8 +546,9 @@ def check_local(prog: Sequence[Instr], ours: Sequence[Any], spec: Spec) -> tuple
             undecided += 1
         elif not ok:
             contributions = [(p.value, g) for p, g in terms[i]]
-            problems.append(f"v{i} = {prog[i]}: grad {got!r}, (partial, grad) of consumers "
-                            f"{contributions}")
+            problems.append(
+                f"v{i} = {prog[i]}: grad {got!r}, (partial, grad) of consumers {contributions}"
+            )
     return problems, undecided
 
 
@@ -539,8 +558,15 @@ def _close(got: float, want: float, rel: float, abs_: float) -> bool:
     return math.isfinite(got) and abs(got - want) <= rel * abs(want) + abs_
 
 
-def check_engine(prog: Sequence[Instr], ours: Sequence[Any], name: str, data: Sequence[float],
-                 grads: Sequence[float], exact_data: bool, rel: float) -> list[str]:
+def check_engine(
+    prog: Sequence[Instr],
+    ours: Sequence[Any],
+    name: str,
+    data: Sequence[float],
+    grads: Sequence[float],
+    exact_data: bool,
+    rel: float,
+) -> list[str]:
     """Whole-graph comparison of every node's value and gradient with another engine."""
     problems = []
     data_scale = max(1.0, *(abs(d) for d in data))
@@ -553,8 +579,10 @@ def check_engine(prog: Sequence[Instr], ours: Sequence[Any], name: str, data: Se
     return problems
 
 
-def check_finite_differences(prog: Sequence[Instr], ours: Sequence[Any],
-                             ) -> tuple[list[str], int, int]:
+def check_finite_differences(
+    prog: Sequence[Instr],
+    ours: Sequence[Any],
+) -> tuple[list[str], int, int]:
     """Leaf gradients against central differences of the spec's evaluation of the graph;
     leaves where two step sizes disagree (a kink or a pole nearby) are not judged."""
     spec = SPECS["float64"]
@@ -601,16 +629,24 @@ def run_case(seed: int, family: str, stats: dict[str, int]) -> list[str]:
             ref[-1].backward()
             stats["micrograd"] += 1
             exact = not any(ins.op == "div" for ins in prog)  # micrograd: a * b**-1
-            problems += check_engine(prog, ours, "micrograd", [float(r.data) for r in ref],
-                                     [float(r.grad) for r in ref], exact, 1e-9)
+            problems += check_engine(
+                prog,
+                ours,
+                "micrograd",
+                [float(r.data) for r in ref],
+                [float(r.grad) for r in ref],
+                exact,
+                1e-9,
+            )
     if family == "full":
         if torch_or_none() is not None:
             ts = build_torch(prog)
             ts[-1].backward()
             stats["torch"] += 1
             grads = [0.0 if t.grad is None else float(t.grad.item()) for t in ts]
-            problems += check_engine(prog, ours, "torch", [float(t.item()) for t in ts], grads,
-                                     False, 1e-7)
+            problems += check_engine(
+                prog, ours, "torch", [float(t.item()) for t in ts], grads, False, 1e-7
+            )
         fd_problems, checked, skipped = check_finite_differences(prog, ours)
         problems += fd_problems
         stats["fd_checked"] += checked
@@ -632,8 +668,9 @@ def test_random_dags(family: str, chunk: int) -> None:
     n = max(1, CASES // (CHUNKS * len(FAMILIES)))
     dtype: Dtype = "float32" if family == "edge32" else "float64"
     base = live(dtype)
-    stats = dict.fromkeys(("nodes", "undecided", "micrograd", "torch", "fd_checked",
-                           "fd_skipped"), 0)
+    stats = dict.fromkeys(
+        ("nodes", "undecided", "micrograd", "torch", "fd_checked", "fd_skipped"), 0
+    )
     failures: list[str] = []
     for seed in range(SEED0 + chunk * n, SEED0 + (chunk + 1) * n):
         failures += run_case(seed, family, stats)
@@ -656,8 +693,11 @@ def test_random_dags(family: str, chunk: int) -> None:
 
 # (op, form): form says where the Value is: "x" unary; "xy" two values; "xc" value op
 # number; "cx" number op value; "xx" the same value on both sides.
-FORMS = [(op, "x") for op in UNARY] + [("powk", "xc")] + [
-    (op, form) for op in BINARY for form in ("xy", "xc", "cx", "xx")]
+FORMS = (
+    [(op, "x") for op in UNARY]
+    + [("powk", "xc")]
+    + [(op, form) for op in BINARY for form in ("xy", "xc", "cx", "xx")]
+)
 FORM_IDS = [f"{op}-{form}" for op, form in FORMS]
 
 
@@ -687,12 +727,12 @@ def check_single(op: str, form: str, x: float, y: float, dtype: Dtype) -> list[s
         problems.append(f"{op}[{form}]({x!r}, {y!r}): data {out.data!r}, expected {want}")
     parts = spec.partials(op, xs[0], xs[1] if len(xs) > 1 else spec.F(0), spec.num(out.data))
     for v in held:
-        terms = [(p, 1.0) for o, p in zip(operands, parts[: len(operands)], strict=True)
-                 if o is v]
+        terms = [(p, 1.0) for o, p in zip(operands, parts[: len(operands)], strict=True) if o is v]
         ok = spec.sum_accepts(v.grad, terms)
         if ok is False:
-            problems.append(f"{op}[{form}]({x!r}, {y!r}): grad {v.grad!r}, expected "
-                            f"{[p for p, _ in terms]}")
+            problems.append(
+                f"{op}[{form}]({x!r}, {y!r}): grad {v.grad!r}, expected {[p for p, _ in terms]}"
+            )
     return problems
 
 
@@ -720,8 +760,11 @@ def micrograd_single(op: str, form: str, x: float, y: float) -> tuple[Any, list[
     vx, vy = MGValue(x), MGValue(y)
     operands = {"x": [vx], "xy": [vx, vy], "xc": [vx, y], "cx": [x, vy], "xx": [vx, vx]}[form]
     try:
-        out = (UNARY[op](operands[0]) if form == "x"
-               else BINARY.get(op, operator.pow)(operands[0], operands[1]))
+        out = (
+            UNARY[op](operands[0])
+            if form == "x"
+            else BINARY.get(op, operator.pow)(operands[0], operands[1])
+        )
         if isinstance(out.data, complex):
             return None
         out.backward()
@@ -739,8 +782,9 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-@pytest.mark.parametrize(("op", "form"), MICROGRAD_FORMS,
-                         ids=[f"{op}-{form}" for op, form in MICROGRAD_FORMS])
+@pytest.mark.parametrize(
+    ("op", "form"), MICROGRAD_FORMS, ids=[f"{op}-{form}" for op, form in MICROGRAD_FORMS]
+)
 def test_op_at_edge_values_matches_micrograd(op: str, form: str) -> None:
     """Value for value and gradient for gradient, wherever micrograd gives real floats:
     bit for bit, except a / b (micrograd: a * b**-1, an extra rounding and other
@@ -770,8 +814,9 @@ def test_op_at_edge_values_matches_micrograd(op: str, form: str) -> None:
                 continue
             for v, r in zip(held, ref_leaves[: len(held)], strict=True):
                 if not _same(v.grad, float(r.grad)):
-                    problems.append(f"{op}[{form}]({x!r}, {y!r}): grad {v.grad!r}, "
-                                    f"mg {float(r.grad)!r}")
+                    problems.append(
+                        f"{op}[{form}]({x!r}, {y!r}): grad {v.grad!r}, mg {float(r.grad)!r}"
+                    )
     assert not problems, "\n".join(problems[:20])
     assert compared >= len(EDGE_VALUES) * len(ys) // 2, "micrograd answered too little"
 
@@ -787,8 +832,9 @@ def torch_differs(op: str, form: str, x: float, y: float) -> bool:
     return False
 
 
-def torch_single(torch: Any, unary: Mapping[str, Callable[[Any], Any]], op: str, form: str,
-                 x: float, y: float) -> tuple[Any, list[Any]]:
+def torch_single(
+    torch: Any, unary: Mapping[str, Callable[[Any], Any]], op: str, form: str, x: float, y: float
+) -> tuple[Any, list[Any]]:
     """PyTorch's result for one op, and the tensors standing for our values."""
     tx, ty = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x, y))
     f = BINARY.get(op, operator.pow)
@@ -821,14 +867,14 @@ def test_op_at_edge_values_matches_torch(op: str, form: str) -> None:
                 continue
             # Values: PyTorch's own kernels (SLEEF), so a few ulps apart at most.
             if not _close(ours.data, t_out.item(), 1e-14, 1e-300):
-                problems.append(f"{op}[{form}]({x!r}, {y!r}): data {ours.data!r}, "
-                                f"torch {t_out.item()!r}")
+                problems.append(
+                    f"{op}[{form}]({x!r}, {y!r}): data {ours.data!r}, torch {t_out.item()!r}"
+                )
             # x op x sums two partials: allow for their rounding, not just the result's
-            parts = SPECS["float64"].partials(op, np.float64(x),
-                                              np.float64(x if form == "xx" else y),
-                                              np.float64(ours.data))
-            scale = math.fsum(abs(v) for v in (x, y, *(p.value for p in parts))
-                              if math.isfinite(v))
+            parts = SPECS["float64"].partials(
+                op, np.float64(x), np.float64(x if form == "xx" else y), np.float64(ours.data)
+            )
+            scale = math.fsum(abs(v) for v in (x, y, *(p.value for p in parts)) if math.isfinite(v))
             for v, t in zip(held, t_leaves, strict=True):
                 tg = float(t.grad.item())
                 # PyTorch groups -g*x/(y*y) differently from our (-x/(y*y))*g: at the edges

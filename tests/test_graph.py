@@ -161,8 +161,11 @@ def test_leaf_root() -> None:
 
 # Made in the test, not at collection: a Value alive at exit is a leak to nanobind.
 NOT_VALUES: dict[str, Callable[[], Any]] = {
-    "float": lambda: 1.0, "None": lambda: None, "str": lambda: "x",
-    "list": lambda: [mg.Value(1.0)], "micrograd.Value": lambda: MGValue(1.0),
+    "float": lambda: 1.0,
+    "None": lambda: None,
+    "str": lambda: "x",
+    "list": lambda: [mg.Value(1.0)],
+    "micrograd.Value": lambda: MGValue(1.0),
 }
 
 
@@ -280,8 +283,9 @@ def test_unary_ops_replay_at_every_pair_of_edge_values(name: str, dtype: Dtype) 
             ea, eb = cls(x), cls(y)
             eager = unary_expression(op, ea, eb)
             eager[-1].backward()
-            problems += mismatches([*nodes, a, b], [*eager, ea, eb],
-                                   [f"({x!r}, {y!r}) {n}" for n in "01234ab"])
+            problems += mismatches(
+                [*nodes, a, b], [*eager, ea, eb], [f"({x!r}, {y!r}) {n}" for n in "01234ab"]
+            )
     assert not problems, problems[:10]
 
 
@@ -398,8 +402,11 @@ def test_two_graphs_sharing_nodes() -> None:
     e2_shared = (ea * eb).tanh()
     e_loss2 = (e2_shared - 0.25) ** 2 / eb
     e_loss2.backward()
-    problems = mismatches([a, b, loss1, loss2, shared], [ea, eb, e_loss1, e_loss2, e2_shared],
-                          ["a", "b", "loss1", "loss2", "shared (g2's pass)"])
+    problems = mismatches(
+        [a, b, loss1, loss2, shared],
+        [ea, eb, e_loss1, e_loss2, e2_shared],
+        ["a", "b", "loss1", "loss2", "shared (g2's pass)"],
+    )
     assert not problems, problems
 
 
@@ -408,12 +415,19 @@ def test_two_graphs_sharing_nodes() -> None:
 # --------------------------------------------------------------------------------------
 
 BATCH, NIN = 6, 3
-LOSSES = ["hinge_loss", "mse_loss", "binary_cross_entropy_with_logits", "cross_entropy_loss",
-          "l2_penalty", "demo_total"]
+LOSSES = [
+    "hinge_loss",
+    "mse_loss",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy_loss",
+    "l2_penalty",
+    "demo_total",
+]
 
 
-def build_loss(name: str, model: nn.MLP, xs: Sequence[Sequence[mg.Value]],
-               targets: Sequence[Any]) -> tuple[mg.Value, list[mg.Value]]:
+def build_loss(
+    name: str, model: nn.MLP, xs: Sequence[Sequence[mg.Value]], targets: Sequence[Any]
+) -> tuple[mg.Value, list[mg.Value]]:
     """The loss `name` of model over the rows xs, and the model's outputs."""
     outs = [model(x) for x in xs]
     flat = [s for o in outs for s in (o if isinstance(o, list) else [o])]
@@ -465,13 +479,16 @@ def test_mlp_and_loss_replay_equals_eager(name: str) -> None:
         replay(g)
         got = state(model, loss, outs)
         model.zero_grad()
-        e_loss, e_outs = build_loss(name, model, [[mg.Value(float(v)) for v in row] for row in X],
-                                    targets)
+        e_loss, e_outs = build_loss(
+            name, model, [[mg.Value(float(v)) for v in row] for row in X], targets
+        )
         e_loss.backward()
         want = state(model, e_loss, e_outs)
         bad = [k for k, (x, y) in enumerate(zip(got, want, strict=True)) if not same(x, y)]
-        assert not bad, f"step {step}: {len(bad)} of {len(got)} numbers differ, first at " \
-                        f"{bad[0]}: {got[bad[0]]!r} vs eager {want[bad[0]]!r}"
+        assert not bad, (
+            f"step {step}: {len(bad)} of {len(got)} numbers differ, first at "
+            f"{bad[0]}: {got[bad[0]]!r} vs eager {want[bad[0]]!r}"
+        )
         assert g.check() == 0.0
 
 
@@ -479,8 +496,10 @@ def test_cross_entropy_replay_far_from_the_captured_scores() -> None:
     """cross_entropy_loss subtracts each row's largest score inside the exp, so that large
     scores do not overflow. Replayed with scores 1000 above those seen at capture, it must
     still give the eager loss (finite), not exp(1000) = inf."""
-    rows = [[mg.Value(0.5), mg.Value(-1.0), mg.Value(2.0)], [mg.Value(0.0), mg.Value(1.0),
-                                                             mg.Value(-3.0)]]
+    rows = [
+        [mg.Value(0.5), mg.Value(-1.0), mg.Value(2.0)],
+        [mg.Value(0.0), mg.Value(1.0), mg.Value(-3.0)],
+    ]
     loss = nn.cross_entropy_loss(rows, [2, 0])
     flat = [v for row in rows for v in row]
     g = mg.Graph(loss, inputs=flat)
@@ -534,8 +553,11 @@ def test_expanded_neurons_replay_like_eager(when: str) -> None:
     e_loss = mse_of(e_outs)
     e_loss.backward()
     want_outs = [(o.data, o.grad) for o in e_outs]
-    assert all(same(a, b) for x, y in zip(got_outs, want_outs, strict=True)
-               for a, b in zip(x, y, strict=True)), (got_outs, want_outs)
+    assert all(
+        same(a, b)
+        for x, y in zip(got_outs, want_outs, strict=True)
+        for a, b in zip(x, y, strict=True)
+    ), (got_outs, want_outs)
     want = snapshot(walk(e_loss))
     assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
 
@@ -603,10 +625,14 @@ def moons() -> tuple[MoonsRun, nn.MLP, demo.History]:
 
 
 def test_moons_replay_equals_eager_at_every_step(
-        moons: tuple[MoonsRun, nn.MLP, demo.History]) -> None:
+    moons: tuple[MoonsRun, nn.MLP, demo.History],
+) -> None:
     run, eager_model, history = moons
-    bad = [(k, a, b) for k, (a, b) in enumerate(zip(run.loss, history.loss, strict=True))
-           if not same(a, b)]
+    bad = [
+        (k, a, b)
+        for k, (a, b) in enumerate(zip(run.loss, history.loss, strict=True))
+        if not same(a, b)
+    ]
     assert not bad, f"(step, replay, eager): {bad[:5]}, {len(bad)} steps differ"
     assert run.accuracy == history.accuracy
     params = [p.data for p in run.model.parameters()]
@@ -619,8 +645,11 @@ def test_moons_replay_follows_micrograd(moons: tuple[MoonsRun, nn.MLP, demo.Hist
 
     ref = json.loads((Path(__file__).parent / "reference" / "moons_micrograd.json").read_text())
     run = moons[0]
-    bad = [(k, a, b) for k, (a, b) in enumerate(zip(run.loss, ref["loss"], strict=True))
-           if not math.isclose(a, b, rel_tol=REFERENCE_LOSS_REL, abs_tol=0.0)]
+    bad = [
+        (k, a, b)
+        for k, (a, b) in enumerate(zip(run.loss, ref["loss"], strict=True))
+        if not math.isclose(a, b, rel_tol=REFERENCE_LOSS_REL, abs_tol=0.0)
+    ]
     assert not bad, f"(step, replay, micrograd): {bad[:5]}"
     assert math.isclose(run.loss[-1], FINAL_LOSS, rel_tol=REFERENCE_LOSS_REL, abs_tol=0.0)
     assert run.accuracy[-1] == 1.0
@@ -628,7 +657,8 @@ def test_moons_replay_follows_micrograd(moons: tuple[MoonsRun, nn.MLP, demo.Hist
 
 
 def test_moons_graph_size_is_micrograds_minus_the_fused_neurons(
-        moons: tuple[MoonsRun, nn.MLP, demo.History]) -> None:
+    moons: tuple[MoonsRun, nn.MLP, demo.History],
+) -> None:
     """micrograd's demo graph, built by micrograd, less what fusing each neuron saves."""
     X, y = demo.make_data(1337)
     random.seed(1337)

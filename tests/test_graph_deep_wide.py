@@ -98,8 +98,12 @@ print(json.dumps(out))
 
 
 def run_chain(kind: str, dtype: str, n: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", CHAIN_SCRIPT, kind, dtype, str(n)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHAIN_SCRIPT, kind, dtype, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
@@ -107,7 +111,8 @@ def run_chain(kind: str, dtype: str, n: int) -> dict[str, Any]:
 
 def pairs_same(got: list[list[float]], want: list[list[float]]) -> bool:
     return len(got) == len(want) and all(
-        same(a, b) for g, w in zip(got, want, strict=True) for a, b in zip(g, w, strict=True))
+        same(a, b) for g, w in zip(got, want, strict=True) for a, b in zip(g, w, strict=True)
+    )
 
 
 def check_chain(res: dict[str, Any], kind: str, n: int) -> None:
@@ -133,8 +138,10 @@ def check_chain(res: dict[str, Any], kind: str, n: int) -> None:
     assert res["after_all"] == 0
 
 
-@pytest.mark.parametrize(("kind", "dtype"), [("add", "float64"), ("add", "float32"),
-                                             ("tanh", "float64"), ("neuron", "float64")])
+@pytest.mark.parametrize(
+    ("kind", "dtype"),
+    [("add", "float64"), ("add", "float32"), ("tanh", "float64"), ("neuron", "float64")],
+)
 def test_deep_chain_captures_and_replays(kind: str, dtype: str) -> None:
     n = DEPTH if kind == "add" else DEPTH // 2  # tanh: two nodes per step
     res = run_chain(kind, dtype, n)
@@ -304,8 +311,11 @@ def test_recapture_after_expanding_a_neuron_leaks_nothing() -> None:
     assert live() == base
 
 
-@pytest.mark.xfail(strict=True, reason="a node's attributes are shown to the cyclic GC only "
-                   "while its wrapper is the node's only owner, and Graph is not a GC object")
+@pytest.mark.xfail(
+    strict=True,
+    reason="a node's attributes are shown to the cyclic GC only "
+    "while its wrapper is the node's only owner, and Graph is not a GC object",
+)
 @pytest.mark.parametrize("where", ["root", "input"])
 def test_graph_kept_as_an_attribute_of_its_own_node_is_collected(where: str) -> None:
     """loss.graph = Graph(loss): a cycle through C++ (node, its attributes, the graph, the

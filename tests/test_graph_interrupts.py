@@ -22,7 +22,9 @@ from test_interrupts import COMMON, NODES, run_child
 
 pytestmark = pytest.mark.skipif(NODES < 1000, reason="MICROGRAD_SCALE too small")
 
-SCRIPT = COMMON + r"""
+SCRIPT = (
+    COMMON
+    + r"""
 N = int(sys.argv[1])
 base = live()
 p = 1.0 + 1e-7
@@ -119,13 +121,16 @@ del g, root, leaf, samples, a, b, f
 out["live_after"] = live() - base
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
     res = run_child(SCRIPT, str(NODES))
-    print(f"\nreplay of {NODES:,} nodes: {res['seconds']}; forward {res['forward']}; "
-          f"backward {res['backward']}")
+    print(
+        f"\nreplay of {NODES:,} nodes: {res['seconds']}; forward {res['forward']}; "
+        f"backward {res['backward']}"
+    )
     return res
 
 

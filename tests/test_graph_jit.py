@@ -77,8 +77,10 @@ def test_jit_nested_lists_and_list_outputs() -> None:
     rng = random.Random(1)
 
     def draw(n: int, m: int) -> tuple[list[list[float]], list[float]]:
-        return ([[rng.uniform(-2, 2) for _ in range(m)] for _ in range(n)],
-                [rng.uniform(-1, 1) for _ in range(m)])
+        return (
+            [[rng.uniform(-2, 2) for _ in range(m)] for _ in range(n)],
+            [rng.uniform(-1, 1) for _ in range(m)],
+        )
 
     xs, ws = draw(4, 3)
     first = fast(xs, ws)
@@ -160,8 +162,7 @@ def test_jit_numpy_arrays_and_values_as_arguments() -> None:
         X, w = rng.uniform(-2, 2, (5, 2)), float(rng.uniform(-1, 1))
         out = fast(X, mg.Value(w))
         assert all(o is f for o, f in zip(out, first, strict=True))
-        assert all(same(a, b) for a, b in zip(data(out), eager(scores, X.tolist(), w),
-                                              strict=True))
+        assert all(same(a, b) for a, b in zip(data(out), eager(scores, X.tolist(), w), strict=True))
     X32 = rng.uniform(-2, 2, (5, 2)).astype(np.float32)
     out = fast(X32, mg.Value32(0.25))  # another structure: float32 leaves
     assert all(isinstance(o, mg.Value32) for o in out)

@@ -59,7 +59,9 @@ def live():
     return mg.arena_stats()["live"]
 """
 
-BACKWARD_SCRIPT = COMMON + r"""
+BACKWARD_SCRIPT = (
+    COMMON
+    + r"""
 N = int(sys.argv[1])
 base = live()
 # x_k = x_{k-1} ** p: x_N = x0 ** (p**N), d x_N / d x0 = p**N * x0 ** (p**N - 1).
@@ -130,8 +132,11 @@ del nodes, root, leaf, a, b, f
 out["live_after"] = live() - base
 print(json.dumps(out))
 """
+)
 
-TRAINING_SCRIPT = COMMON + r"""
+TRAINING_SCRIPT = (
+    COMMON
+    + r"""
 from micrograd.engine import Value as MGValue
 from micrograd import nn as mgnn
 
@@ -193,8 +198,11 @@ out["grads_close"] = all(math.isclose(p.grad, q.grad, rel_tol=1e-9, abs_tol=1e-1
                          for p, q in zip(model.parameters(), ref.parameters()))
 print(json.dumps(out))
 """
+)
 
-REENTRANT_SCRIPT = COMMON + r"""
+REENTRANT_SCRIPT = (
+    COMMON
+    + r"""
 N = int(sys.argv[1])
 a = mg.Value(1.0)
 nodes = [mg.Value(0.0)]
@@ -234,11 +242,17 @@ for _ in range(20):
 helper.close()
 print(json.dumps({"a_grad": result, "expected": float(N), "error": error}))
 """
+)
 
 
 def run_child(script: str, *args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONFAULTHANDLER="1"),
+    )
     assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
     result: dict[str, Any] = json.loads(proc.stdout)
     return result

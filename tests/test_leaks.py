@@ -96,8 +96,13 @@ def run_python(script: str, *args: str, timeout: float = 600) -> subprocess.Comp
     # nanobind's report of instances alive at exit is on (it is off for users: see
     # bindings/module.cpp), so that a real leak shows
     env = {**os.environ, "MICROGRAD_CPP_LEAK_WARNINGS": "1"}
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def train_report(batch: int) -> dict[str, Any]:
@@ -105,14 +110,26 @@ def train_report(batch: int) -> dict[str, Any]:
     proc = run_python(TRAIN_SCRIPT, str(STEPS), str(batch), ",".join(map(str, CHECKPOINTS)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report: dict[str, Any] = json.loads(proc.stdout)
-    print(f"\nbatch {batch}: " + "; ".join(
-        f"step {k}: live {v['live']}, capacity {v['capacity']}, rss {v['rss'] // 1024} KiB, "
-        f"loss {v['loss']:.4f}" for k, v in report["steps"].items()))
+    print(
+        f"\nbatch {batch}: "
+        + "; ".join(
+            f"step {k}: live {v['live']}, capacity {v['capacity']}, rss {v['rss'] // 1024} KiB, "
+            f"loss {v['loss']:.4f}"
+            for k, v in report["steps"].items()
+        )
+    )
     return report
 
 
-BATCHES = [10, pytest.param(100, marks=pytest.mark.skipif(
-    not SLOW, reason="full-batch 10,000 steps take about a minute: MICROGRAD_SLOW=1"))]
+BATCHES = [
+    10,
+    pytest.param(
+        100,
+        marks=pytest.mark.skipif(
+            not SLOW, reason="full-batch 10,000 steps take about a minute: MICROGRAD_SLOW=1"
+        ),
+    ),
+]
 
 
 @pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"batch{b}")
@@ -224,8 +241,16 @@ def wide_sum(cls: Any, base: int, dtype: Dtype) -> None:
 
 
 PATTERNS: dict[str, Callable[[Any, int, Dtype], None]] = {
-    f.__name__: f for f in (kept_output, kept_intermediate, prev_after_graph_dropped, labelled,
-                            backward_twice_and_shared, deep_chain, wide_sum)
+    f.__name__: f
+    for f in (
+        kept_output,
+        kept_intermediate,
+        prev_after_graph_dropped,
+        labelled,
+        backward_twice_and_shared,
+        deep_chain,
+        wide_sum,
+    )
 }
 
 
@@ -265,9 +290,12 @@ def nn_patterns() -> dict[str, Callable[[Path], None]]:
 
     def losses(path: Path) -> None:
         vs = [mg.Value(v) for v in (0.5, -1.0, 2.0)]
-        for loss in (nn.hinge_loss(vs, [1, -1, 1]),
-                     nn.binary_cross_entropy_with_logits(vs, [1, 0, 1]),
-                     nn.cross_entropy_loss([vs, vs[::-1]], [0, 2]), nn.mse_loss(vs, vs[::-1])):
+        for loss in (
+            nn.hinge_loss(vs, [1, -1, 1]),
+            nn.binary_cross_entropy_with_logits(vs, [1, 0, 1]),
+            nn.cross_entropy_loss([vs, vs[::-1]], [0, 2]),
+            nn.mse_loss(vs, vs[::-1]),
+        ):
             loss.backward()
 
     def drawing(path: Path) -> None:
@@ -279,8 +307,12 @@ def nn_patterns() -> dict[str, Callable[[Path], None]]:
             warnings.simplefilter("ignore", RuntimeWarning)  # no Graphviz `dot`: DOT source
             assert Path(viz.render(root, path / "g")).is_file()
 
-    return {"train_sgd": lambda p: train(nn.SGD, p), "train_adam": lambda p: train(nn.Adam, p),
-            "losses": losses, "drawing": drawing}
+    return {
+        "train_sgd": lambda p: train(nn.SGD, p),
+        "train_adam": lambda p: train(nn.Adam, p),
+        "losses": losses,
+        "drawing": drawing,
+    }
 
 
 @pytest.mark.parametrize("pattern", list(nn_patterns()))
@@ -308,8 +340,9 @@ def _failing_iterable(n: int) -> Any:
 Expected = type[BaseException] | tuple[type[BaseException], ...]
 
 
-def _bad_calls(model_: nn.MLP, vs_: list[mg.Value]) -> dict[str, tuple[Expected,
-                                                                         Callable[[], object]]]:
+def _bad_calls(
+    model_: nn.MLP, vs_: list[mg.Value]
+) -> dict[str, tuple[Expected, Callable[[], object]]]:
     """Calls with bad input, by name: each must raise the exception given."""
     # Deliberately ill-typed: everything goes through Any.
     model: Any = model_
@@ -333,17 +366,23 @@ def _bad_calls(model_: nn.MLP, vs_: list[mg.Value]) -> dict[str, tuple[Expected,
         "mse_empty": (ValueError, lambda: nn_.mse_loss([], [])),
         "hinge_score_not_a_value": (TypeError, lambda: nn_.hinge_loss([vs[0], 1.0], [1, -1])),
         "hinge_bad_label": (TypeError, lambda: nn_.hinge_loss(vs, [1, -1, None])),
-        "bce_length_mismatch": (ValueError,
-                                lambda: nn_.binary_cross_entropy_with_logits(vs, [1.0])),
-        "ce_class_out_of_range_midway": (ValueError,
-                                         lambda: nn_.cross_entropy_loss([vs, vs, vs], [0, 1, 3])),
+        "bce_length_mismatch": (
+            ValueError,
+            lambda: nn_.binary_cross_entropy_with_logits(vs, [1.0]),
+        ),
+        "ce_class_out_of_range_midway": (
+            ValueError,
+            lambda: nn_.cross_entropy_loss([vs, vs, vs], [0, 1, 3]),
+        ),
         "ce_negative_class": (ValueError, lambda: nn_.cross_entropy_loss([vs, vs], [0, -1])),
         "ce_class_not_int": (TypeError, lambda: nn_.cross_entropy_loss([vs], [0.5])),
         "ce_row_not_values": (TypeError, lambda: nn_.cross_entropy_loss([vs, [1.0, 2.0]], [0, 0])),
         "l2_not_values": (TypeError, lambda: nn_.l2_penalty([vs[0], 2.0], 0.1)),
         "sgd_negative_lr": (ValueError, lambda: nn_.SGD(model.parameters(), lr=-1.0)),
-        "sgd_nan_momentum": (ValueError,
-                             lambda: nn_.SGD(model.parameters(), lr=0.1, momentum=float("nan"))),
+        "sgd_nan_momentum": (
+            ValueError,
+            lambda: nn_.SGD(model.parameters(), lr=0.1, momentum=float("nan")),
+        ),
         "adam_beta1_one": (ValueError, lambda: nn_.Adam(model.parameters(), beta1=1.0)),
         "adam_params_not_values": (TypeError, lambda: nn_.Adam([1.0, 2.0])),
         "value_plus_str": (TypeError, lambda: vs[0] * 2 + "x"),
@@ -405,8 +444,9 @@ def test_every_rejected_call_in_the_bad_input_table_changes_nothing() -> None:
     against a fresh fixture whose state is compared before and after."""
     if not BAD_INPUTS.is_file():
         pytest.skip("docs/ is not beside the tests")
-    proc = subprocess.run([sys.executable, str(BAD_INPUTS), "--check"], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(BAD_INPUTS), "--check"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert " 0 rejected calls changed state" in proc.stderr
 

@@ -58,7 +58,10 @@ def lecture_exp(cls: Any) -> Callable[[Any], Any]:
 def neuron(cls: Any) -> dict[str, Any]:
     """The lecture's neuron: o = tanh(x1*w1 + x2*w2 + b), each node kept by name."""
     v: dict[str, Any] = {
-        "x1": cls(2.0), "x2": cls(0.0), "w1": cls(-3.0), "w2": cls(1.0),
+        "x1": cls(2.0),
+        "x2": cls(0.0),
+        "w1": cls(-3.0),
+        "w2": cls(1.0),
         "b": cls(6.8813735870195432),
     }
     v["x1w1"] = v["x1"] * v["w1"]
@@ -272,7 +275,8 @@ def test_no_leak_report_at_exit_after_patching_value() -> None:
         "y.backward()\n"
         "print(x.grad)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stdout.strip() == "12.0"
     assert "leak" not in done.stderr

@@ -236,11 +236,14 @@ def assert_equals_micrograd(
     ids=["mixed", "at-the-kink", "37-samples", "one"],
 )
 def test_hinge_equals_micrograd_demo_expression(scores: list[float], labels: list[int]) -> None:
-    assert_equals_micrograd(scores, lambda vs: nn.hinge_loss(vs, labels),
-                            lambda vs: micrograd_hinge(vs, labels))
+    assert_equals_micrograd(
+        scores, lambda vs: nn.hinge_loss(vs, labels), lambda vs: micrograd_hinge(vs, labels)
+    )
     # labels as floats give the same graph
-    assert (nn.hinge_loss([Value(s) for s in scores], [float(y) for y in labels]).data
-            == nn.hinge_loss([Value(s) for s in scores], labels).data)
+    assert (
+        nn.hinge_loss([Value(s) for s in scores], [float(y) for y in labels]).data
+        == nn.hinge_loss([Value(s) for s in scores], labels).data
+    )
 
 
 @pytest.mark.parametrize("alpha", [1e-4, 0.5, 3.0])
@@ -248,8 +251,9 @@ def test_hinge_equals_micrograd_demo_expression(scores: list[float], labels: lis
     "params", [L2_PARAMS, [0.1 * i - 1.3 for i in range(41)], [7.0]], ids=["5", "41", "1"]
 )
 def test_l2_equals_micrograd_demo_expression(params: list[float], alpha: float) -> None:
-    assert_equals_micrograd(params, lambda vs: nn.l2_penalty(vs, alpha),
-                            lambda vs: alpha * sum(p * p for p in vs))
+    assert_equals_micrograd(
+        params, lambda vs: nn.l2_penalty(vs, alpha), lambda vs: alpha * sum(p * p for p in vs)
+    )
 
 
 def test_l2_of_no_parameters_is_zero() -> None:

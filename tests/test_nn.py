@@ -392,7 +392,8 @@ def demo_losses(
     given engine: on micrograd it is the oracle; on micrograd_cpp it checks that the same
     source runs unchanged."""
     spec = importlib.util.spec_from_file_location(
-        "make_moons_reference", Path(__file__).parent / "reference" / "make_moons_reference.py")
+        "make_moons_reference", Path(__file__).parent / "reference" / "make_moons_reference.py"
+    )
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

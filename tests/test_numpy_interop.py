@@ -75,12 +75,17 @@ def test_float_array_with_a_value() -> None:
 def test_two_dimensional_arrays_broadcast() -> None:
     grid = np.array([[mg.Value(1.0), mg.Value(2.0)], [mg.Value(3.0), mg.Value(4.0)]])
     out = grid * mg.Value(0.5)
-    assert out.shape == (2, 2) and [[o.data for o in row] for row in out] == [[0.5, 1.0],
-                                                                             [1.5, 2.0]]
+    assert out.shape == (2, 2) and [[o.data for o in row] for row in out] == [
+        [0.5, 1.0],
+        [1.5, 2.0],
+    ]
 
 
-@pytest.mark.parametrize("scalar", [np.float64(2.0), np.float32(2.0), np.int64(2),
-                                    np.array(2.0)], ids=lambda s: f"{type(s).__name__}")
+@pytest.mark.parametrize(
+    "scalar",
+    [np.float64(2.0), np.float32(2.0), np.int64(2), np.array(2.0)],
+    ids=lambda s: f"{type(s).__name__}",
+)
 def test_numpy_scalars_give_a_value(scalar: Any) -> None:
     v = mg.Value(3.0)
     for f in OPS.values():  # (micrograd's v / np.int64(2) raises: it computes 2**-1)

@@ -18,7 +18,8 @@ def test_generated_stub_matches_reference() -> None:
     assert generated.is_file(), f"no stub installed beside {micrograd_cpp._core.__file__}"
     assert generated.read_text() == REFERENCE.read_text(), (
         "the API changed: review the difference and refresh tests/reference/_core.pyi "
-        "(see this file's docstring)")
+        "(see this file's docstring)"
+    )
 
 
 def test_package_is_marked_typed() -> None:

@@ -293,8 +293,13 @@ def test_operands_mutated_while_converted(which: str) -> None:
     env = dict(os.environ)
     if "ASAN_OPTIONS" in env:
         env["ASAN_OPTIONS"] += ":log_path=stderr"
-    proc = subprocess.run([sys.executable, "-c", MUTATE_SCRIPT, which], capture_output=True,
-                          text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", MUTATE_SCRIPT, which],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert "Sanitizer" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode}"  # no crash
     if proc.returncode == 0:  # or a clean Python exception, if a fix chooses to raise

@@ -197,9 +197,14 @@ def bad_state_dicts(sd: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     }
 
 
-@pytest.mark.parametrize("name", list(bad_state_dicts({"0.weight": [[0.0] * 2] * 3,
-                                                         "0.bias": [0.0] * 3, "2.weight": [[0.0]],
-                                                         "2.bias": [0.0]})))
+@pytest.mark.parametrize(
+    "name",
+    list(
+        bad_state_dicts(
+            {"0.weight": [[0.0] * 2] * 3, "0.bias": [0.0] * 3, "2.weight": [[0.0]], "2.bias": [0.0]}
+        )
+    ),
+)
 def test_load_state_dict_rejects_bad_input_and_changes_nothing(name: str) -> None:
     random.seed(10)
     model = nn.MLP(2, [3, 1])

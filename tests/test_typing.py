@@ -33,15 +33,19 @@ def test_mypy_strict_passes_on_the_package_examples_and_tests() -> None:
             pytest.skip("mypy is not installed")
         package = Path(micrograd_cpp.__file__).parent
         if not ((package / "_core.pyi").is_file() and (package / "py.typed").is_file()):
-            pytest.skip(f"micrograd_cpp is imported from {package}, which lacks _core.pyi or "
-                        "py.typed (an editable install?): mypy would not see its types")
+            pytest.skip(
+                f"micrograd_cpp is imported from {package}, which lacks _core.pyi or "
+                "py.typed (an editable install?): mypy would not see its types"
+            )
         if not (ROOT / "pyproject.toml").is_file():
             pytest.skip("the tests are not in the source tree (no pyproject.toml beside them)")
     # mypy checks files or a package per run, not both
     for target in (["examples", "tests"], ["-p", "micrograd_cpp"]):
         proc = subprocess.run(
-            [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", "--strict",
-             *target],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", "--strict", *target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr

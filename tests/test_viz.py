@@ -47,26 +47,33 @@ def cls(request: pytest.FixtureRequest) -> Any:
 
 def trace(root: Any) -> tuple[set[Any], set[tuple[Any, Any]]]:
     nodes, edges = set(), set()
+
     def build(v: Any) -> None:
         if v not in nodes:
             nodes.add(v)
             for child in v._prev:
                 edges.add((child, v))
                 build(child)
+
     build(root)
     return nodes, edges
 
-def draw_dot(root: Any, format: str = 'svg', rankdir: str = 'LR') -> Digraph:
+
+def draw_dot(root: Any, format: str = "svg", rankdir: str = "LR") -> Digraph:
     """
     format: png | svg | ...
     rankdir: TB (top to bottom graph) | LR (left to right)
     """
-    assert rankdir in ['LR', 'TB']
+    assert rankdir in ["LR", "TB"]
     nodes, edges = trace(root)
-    dot = Digraph(format=format, graph_attr={'rankdir': rankdir}) #, node_attr={'rankdir': 'TB'})
+    dot = Digraph(format=format, graph_attr={"rankdir": rankdir})  # , node_attr={'rankdir': 'TB'})
 
     for n in nodes:
-        dot.node(name=str(id(n)), label = "{ data %.4f | grad %.4f }" % (n.data, n.grad), shape='record')  # noqa: E501, UP031
+        dot.node(
+            name=str(id(n)),
+            label="{ data %.4f | grad %.4f }" % (n.data, n.grad),  # noqa: UP031
+            shape="record",
+        )
         if n._op:
             dot.node(name=str(id(n)) + n._op, label=n._op)
             dot.edge(str(id(n)) + n._op, str(id(n)))
@@ -92,7 +99,7 @@ def unquote(token: str) -> str:
     """A DOT ID as Graphviz reads it: quotes removed, ``\\"`` -> ``"``, other escapes kept."""
     if not token.startswith('"'):
         return token
-    return re.sub(r'\\(.)', lambda m: '"' if m.group(1) == '"' else m.group(0), token[1:-1])
+    return re.sub(r"\\(.)", lambda m: '"' if m.group(1) == '"' else m.group(0), token[1:-1])
 
 
 class Dot:
@@ -121,8 +128,11 @@ class Dot:
 
     @property
     def records(self) -> dict[str, list[str]]:
-        return {k: record_fields(a["label"]) for k, a in self.nodes.items()
-                if a.get("shape") == "record"}
+        return {
+            k: record_fields(a["label"])
+            for k, a in self.nodes.items()
+            if a.get("shape") == "record"
+        }
 
     @property
     def ops(self) -> dict[str, str]:
@@ -209,8 +219,16 @@ class HandGraph:
         ge, gc = gd, gd
         ga, gb = ge * b, ge * a
         self.expected = {
-            "a": (a, ga), "b": (b, gb), "c": (c, gc), "k": (k, gk), "e": (e, ge),
-            "d": (d, gd), "r": (r, gr), "s": (s, gs), "u": (u, gu), "t": (t, 1.0),
+            "a": (a, ga),
+            "b": (b, gb),
+            "c": (c, gc),
+            "k": (k, gk),
+            "e": (e, ge),
+            "d": (d, gd),
+            "r": (r, gr),
+            "s": (s, gs),
+            "u": (u, gu),
+            "t": (t, 1.0),
         }
 
     def value(self, name: str) -> Any:
@@ -320,8 +338,14 @@ def test_draw_dot_passes_max_nodes_on(cls: Any) -> None:
 @pytest.mark.parametrize(
     "make_root",
     # Factories, so that no Value outlives its test in pytest's parameter lists.
-    [lambda: 1.0, lambda: 2, lambda: "x", lambda: None, lambda: [mg.Value(1.0)],
-     lambda: MGValue(1.0)],
+    [
+        lambda: 1.0,
+        lambda: 2,
+        lambda: "x",
+        lambda: None,
+        lambda: [mg.Value(1.0)],
+        lambda: MGValue(1.0),
+    ],
     ids=["float", "int", "str", "None", "list", "micrograd_Value"],
 )
 def test_trace_non_value_root_is_type_error(make_root: Callable[[], Any]) -> None:
@@ -514,7 +538,8 @@ def test_draw_dot_matches_micrograd_draw_dot_on_micrograd(
     assert Counter(ours.ops.values()) == Counter(theirs.ops.values())
     if cls is mg.Value:  # float32 may differ in the 4th decimal
         assert Counter(map(tuple, ours.records.values())) == Counter(
-            map(tuple, theirs.records.values()))
+            map(tuple, theirs.records.values())
+        )
 
 
 def test_trace_graph_notebook_neuron(cls: Any) -> None:
@@ -530,7 +555,8 @@ def test_trace_graph_notebook_neuron(cls: Any) -> None:
     assert len(ours_dot.edges) == len(theirs_dot.edges) == 9 + 5
     assert Counter(ours_dot.ops.values()) == Counter(theirs_dot.ops.values())
     assert Counter(map(tuple, ours_dot.records.values())) == Counter(
-        map(tuple, theirs_dot.records.values()))
+        map(tuple, theirs_dot.records.values())
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -551,7 +577,8 @@ def test_render_writes_file(cls: Any, tmp_path: Path, fmt_name: str) -> None:
     if fmt_name == "svg":
         svg = content.decode()
         assert sorted(map(tuple, (t for t in svg_nodes(svg) if len(t) == 3))) == sorted(
-            (n, *fmt(*dg)) for n, dg in g.expected.items())
+            (n, *fmt(*dg)) for n, dg in g.expected.items()
+        )
         assert svg_edge_count(svg) == 15
 
 
@@ -590,9 +617,21 @@ def test_render_without_dot_writes_source_and_warns(
 def test_demo_graph_option(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     proc = subprocess.run(
-        [sys.executable, "-m", "micrograd_cpp.demo", "--steps", "1",
-         "--graph", str(tmp_path / "n"), "--output", str(tmp_path / "m.png")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "micrograd_cpp.demo",
+            "--steps",
+            "1",
+            "--graph",
+            str(tmp_path / "n"),
+            "--output",
+            str(tmp_path / "m.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     svg = (tmp_path / "n.svg").read_text(encoding="utf-8")
@@ -607,6 +646,5 @@ def test_demo_graph_option(tmp_path: Path) -> None:
     assert by_label["out"][2] == "grad 1.0000"
     # micrograd's neuron graph: 10 values (4 unlabelled), 5 ops, 9 + 5 edges
     assert sum(1 for t in nodes if len(t) == 2) == 4
-    assert Counter(t[0] for t in nodes if len(t) == 1) == Counter(
-        {"*": 2, "+": 2, "ReLU": 1})
+    assert Counter(t[0] for t in nodes if len(t) == 1) == Counter({"*": 2, "+": 2, "ReLU": 1})
     assert svg_edge_count(svg) == 14

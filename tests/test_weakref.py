@@ -93,8 +93,9 @@ def test_many_references_and_values_die_cleanly(cls: Any) -> None:
 
 def run_child(code: str) -> subprocess.CompletedProcess[str]:
     """Runs code in a fresh interpreter: a crash fails the test instead of pytest."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("name", ["Value", "Value32"])

@@ -11,6 +11,15 @@ from .graph import Graph, jit
 from .viz import draw_dot
 
 __all__ = [
-    "Graph", "Value", "Value32", "arena_stats", "draw_dot", "engine", "graph", "jit", "nn", "viz",
+    "Graph",
+    "Value",
+    "Value32",
+    "arena_stats",
+    "draw_dot",
+    "engine",
+    "graph",
+    "jit",
+    "nn",
+    "viz",
 ]
 __version__ = "0.1.0"

@@ -110,21 +110,34 @@ def draw_neuron(path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m micrograd_cpp.demo", description=__doc__.split("\n\n")[0])
+        prog="python -m micrograd_cpp.demo", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--steps", type=int, default=100, help="training steps (default 100)")
-    parser.add_argument("--seed", type=int, default=1337,
-                        help="seed of NumPy's and Python's RNGs (default 1337, micrograd's)")
-    parser.add_argument("--output", default="moons.png",
-                        help="where to write the decision-boundary plot (default moons.png)")
-    parser.add_argument("--graph", metavar="PATH",
-                        help="also draw one neuron's graph to PATH.svg (needs micrograd-cpp[viz])")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1337,
+        help="seed of NumPy's and Python's RNGs (default 1337, micrograd's)",
+    )
+    parser.add_argument(
+        "--output",
+        default="moons.png",
+        help="where to write the decision-boundary plot (default moons.png)",
+    )
+    parser.add_argument(
+        "--graph",
+        metavar="PATH",
+        help="also draw one neuron's graph to PATH.svg (needs micrograd-cpp[viz])",
+    )
     args = parser.parse_args(argv)
     if args.graph:
         try:
             print(f"neuron graph written to {draw_neuron(args.graph)}")
         except ImportError:
-            print('--graph needs the graphviz package: pip install "micrograd-cpp[viz]"',
-                  file=sys.stderr)
+            print(
+                '--graph needs the graphviz package: pip install "micrograd-cpp[viz]"',
+                file=sys.stderr,
+            )
             return 2
     if args.steps < 1:
         parser.error("--steps must be at least 1")
@@ -135,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model, history = train(X, y, args.steps, args.seed, log=sys.stdout)
     total = sum(history.seconds)
-    print(f"trained MLP(2, [16, 16, 1]) for {args.steps} steps in {total:.3f} s "
-          f"({1000 * total / args.steps:.2f} ms per step)")
+    print(
+        f"trained MLP(2, [16, 16, 1]) for {args.steps} steps in {total:.3f} s "
+        f"({1000 * total / args.steps:.2f} ms per step)"
+    )
     print(f"final loss {history.loss[-1]!r}, accuracy {history.accuracy[-1]:.0%}")
     try:
         plot(model, X, y, args.output)

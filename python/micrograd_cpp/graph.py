@@ -49,21 +49,27 @@ def _structure(arg: Any, numbers: list[Any], path: str) -> Any:
         return type(arg).__name__
     if _is_array(arg):
         if arg.dtype.kind not in "fiub":
-            raise TypeError(f"jit: {path} is an array of dtype {arg.dtype}; "
-                            "only arrays of real numbers can be inputs")
+            raise TypeError(
+                f"jit: {path} is an array of dtype {arg.dtype}; "
+                "only arrays of real numbers can be inputs"
+            )
         if arg.shape == ():  # a NumPy scalar
             numbers.append(arg)
             return "Value"
         numbers.append(arg if arg.dtype.name in ("float64", "float32") else arg.astype("float64"))
         return ("array", tuple(arg.shape), "float32" if arg.dtype.name == "float32" else "float64")
     if isinstance(arg, (list, tuple)):
-        return (type(arg).__name__,
-                tuple(_structure(a, numbers, f"{path}[{i}]") for i, a in enumerate(arg)))
+        return (
+            type(arg).__name__,
+            tuple(_structure(a, numbers, f"{path}[{i}]") for i, a in enumerate(arg)),
+        )
     if hasattr(arg, "__float__") and not isinstance(arg, complex):  # int, float, Fraction
         numbers.append(arg)
         return "Value"
-    raise TypeError(f"jit: {path} must be a number, a Value, a NumPy array or a list or tuple "
-                    f"of them, not {type(arg).__name__!r}")
+    raise TypeError(
+        f"jit: {path} must be a number, a Value, a NumPy array or a list or tuple "
+        f"of them, not {type(arg).__name__!r}"
+    )
 
 
 def _leaves(structure: Any, numbers: Iterator[Any], made: list[Scalar]) -> Any:
@@ -77,7 +83,7 @@ def _leaves(structure: Any, numbers: Iterator[Any], made: list[Scalar]) -> Any:
         flat: list[Any] = [cls(x) for x in next(numbers).reshape(-1).tolist()]
         made.extend(flat)
         for size in reversed(structure[1][1:]):  # nested lists in the array's shape
-            flat = [flat[i:i + size] for i in range(0, len(flat), size)]
+            flat = [flat[i : i + size] for i in range(0, len(flat), size)]
         return flat
     items = [_leaves(s, numbers, made) for s in structure[1]]
     return items if structure[0] == "list" else tuple(items)
@@ -143,20 +149,27 @@ class Jit(Generic[R]):
         outputs = self._fn(*args)
         if isinstance(outputs, (Value, Value32)):
             root = outputs
-        elif (isinstance(outputs, (list, tuple)) and outputs
-              and all(isinstance(o, (Value, Value32)) for o in outputs)):
+        elif (
+            isinstance(outputs, (list, tuple))
+            and outputs
+            and all(isinstance(o, (Value, Value32)) for o in outputs)
+        ):
             root = outputs[0]
             for o in outputs[1:]:  # one graph for them all: their sum's
                 root = root + o
         else:
-            raise TypeError(f"jit: {getattr(self._fn, '__name__', 'the function')} must return "
-                            f"a Value or a non-empty list or tuple of Values, not "
-                            f"{type(outputs).__name__!r}")
+            raise TypeError(
+                f"jit: {getattr(self._fn, '__name__', 'the function')} must return "
+                f"a Value or a non-empty list or tuple of Values, not "
+                f"{type(outputs).__name__!r}"
+            )
         try:
             trace = _Trace(Graph(root, inputs), outputs)
         except ValueError as e:  # "Graph: inputs[i] is not in the graph of root"
-            raise ValueError(f"jit: an input number is not used by the result ({e}); pass "
-                             "only the numbers that the function computes from") from None
+            raise ValueError(
+                f"jit: an input number is not used by the result ({e}); pass "
+                "only the numbers that the function computes from"
+            ) from None
         self._traces[key] = trace
         if len(self._traces) > self._cache:
             self._traces.popitem(last=False)
@@ -201,4 +214,3 @@ def jit(fn: Callable[..., R] | None = None, *, cache: int = 8) -> Any:
     if fn is None:
         return lambda f: Jit(f, cache)
     return Jit(fn, cache)
-

@@ -106,8 +106,10 @@ class Module:
 
     def _linear_layers(self) -> list[list[Neuron]]:
         """The neurons of each layer, as PyTorch's Linear layers would hold them."""
-        raise TypeError(f"{type(self).__name__} is not a Neuron, Layer or MLP: it has no "
-                        "PyTorch form (state_dict, load_state_dict, to_torch)")
+        raise TypeError(
+            f"{type(self).__name__} is not a Neuron, Layer or MLP: it has no "
+            "PyTorch form (state_dict, load_state_dict, to_torch)"
+        )
 
     def _torch_layout(self) -> list[tuple[int, list[Neuron], bool]]:
         """(index in the Sequential that to_torch makes, neurons, followed by a ReLU) per
@@ -117,8 +119,10 @@ class Module:
         for i, neurons in enumerate(self._linear_layers()):
             relus = {bool(n.nonlin) for n in neurons}
             if len(relus) != 1:
-                raise ValueError(f"layer {i} mixes ReLU and linear neurons: a PyTorch "
-                                 "Linear followed or not by a ReLU cannot hold it")
+                raise ValueError(
+                    f"layer {i} mixes ReLU and linear neurons: a PyTorch "
+                    "Linear followed or not by a ReLU cannot hold it"
+                )
             relu = relus.pop()
             layout.append((index, neurons, relu))
             index += 2 if relu else 1
@@ -145,15 +149,19 @@ class Module:
         any parameter changes: on a ``ValueError`` the module is unchanged.
         """
         if not isinstance(state_dict, Mapping):
-            raise ValueError("load_state_dict: expected a mapping of names to weights, not "
-                             f"{type(state_dict).__name__}")
+            raise ValueError(
+                "load_state_dict: expected a mapping of names to weights, not "
+                f"{type(state_dict).__name__}"
+            )
         layout = self._torch_layout()
         expected = [f"{i}.{kind}" for i, _, _ in layout for kind in ("weight", "bias")]
         if set(state_dict) != set(expected):
             missing = [k for k in expected if k not in state_dict]
             extra = sorted(map(repr, set(state_dict) - set(expected)))
-            raise ValueError(f"load_state_dict: keys must be {expected}; missing {missing}, "
-                             f"unexpected [{', '.join(extra)}]")
+            raise ValueError(
+                f"load_state_dict: keys must be {expected}; missing {missing}, "
+                f"unexpected [{', '.join(extra)}]"
+            )
         writes: list[tuple[Neuron, int, float]] = []  # (neuron, weight index or -1, value)
         for index, neurons, _ in layout:
             nin = len(neurons[0].w)
@@ -161,8 +169,10 @@ class Module:
             biases = _matrix([state_dict[f"{index}.bias"]], f"{index}.bias", 1, len(neurons))[0]
             for n, row, b in zip(neurons, rows, biases, strict=True):
                 if len(n.w) != nin:
-                    raise ValueError(f"load_state_dict: the neurons of layer {index} have "
-                                     "different numbers of inputs")
+                    raise ValueError(
+                        f"load_state_dict: the neurons of layer {index} have "
+                        "different numbers of inputs"
+                    )
                 writes += [(n, j, x) for j, x in enumerate(row)] + [(n, -1, b)]
         for n, j, x in writes:
             target = n.b if j < 0 else n.w[j]
@@ -178,11 +188,15 @@ class Module:
             raise ValueError(f"load: {path} is not a micrograd_cpp parameter file")
         version = doc.get("version")
         if type(version) is not int or version != _FORMAT_VERSION:
-            raise ValueError(f"load: {path} has version {version!r}; "
-                             f"this micrograd_cpp reads version {_FORMAT_VERSION}")
+            raise ValueError(
+                f"load: {path} has version {version!r}; "
+                f"this micrograd_cpp reads version {_FORMAT_VERSION}"
+            )
         if doc.get("shapes") != self.shapes():
-            raise ValueError(f"load: {path} holds a model of shapes {doc.get('shapes')} "
-                             f"({doc.get('model')}), not {self.shapes()} ({self!r})")
+            raise ValueError(
+                f"load: {path} holds a model of shapes {doc.get('shapes')} "
+                f"({doc.get('model')}), not {self.shapes()} ({self!r})"
+            )
         values = doc.get("parameters")
         n = len(self.parameters())
         if not isinstance(values, list) or len(values) != n:
@@ -197,7 +211,8 @@ class Module:
                     raise OverflowError
             except (TypeError, OverflowError):
                 raise ValueError(
-                    f"load: parameter {i} in {path} is {x!r:.40}, not a finite number") from None
+                    f"load: parameter {i} in {path} is {x!r:.40}, not a finite number"
+                ) from None
         return floats
 
 
@@ -257,8 +272,9 @@ class MLP(Module):
 
     def __init__(self, nin: int, nouts: Sequence[int]) -> None:
         sz = [nin] + list(nouts)
-        self.layers = [Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1)
-                       for i in range(len(nouts))]
+        self.layers = [
+            Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))
+        ]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
         # One C++ call for all layers, through a plan of this model kept between calls.
@@ -302,8 +318,9 @@ def binary_cross_entropy_with_logits(logits: Iterable[Value], targets: Iterable[
     return _core.binary_cross_entropy_with_logits(logits, targets)
 
 
-def cross_entropy_loss(scores: Iterable[Sequence[Value]],
-                       classes: Iterable[SupportsIndex]) -> Value:
+def cross_entropy_loss(
+    scores: Iterable[Sequence[Value]], classes: Iterable[SupportsIndex]
+) -> Value:
     """Softmax cross-entropy: the mean over rows of ``logsumexp(row) - row[class]``,
     stable for large scores (the row's maximum is subtracted inside the exp)."""
     return _core.cross_entropy_loss(scores, classes)
@@ -322,9 +339,11 @@ def _number(x: Any) -> float:
 def _matrix(rows: Any, name: str, n: int, m: int) -> list[list[float]]:
     """rows as n lists of m finite floats (tensors and arrays via tolist()), or ValueError."""
     rows = rows.tolist() if hasattr(rows, "tolist") else rows
-    shape_error = ValueError(f"load_state_dict: {name} must hold {n} rows of {m} numbers"
-                             if name.endswith("weight") else
-                             f"load_state_dict: {name} must hold {m} numbers")
+    shape_error = ValueError(
+        f"load_state_dict: {name} must hold {n} rows of {m} numbers"
+        if name.endswith("weight")
+        else f"load_state_dict: {name} must hold {m} numbers"
+    )
     if not isinstance(rows, Sequence) or isinstance(rows, str) or len(rows) != n:
         raise shape_error
     out = []
@@ -335,8 +354,9 @@ def _matrix(rows: Any, name: str, n: int, m: int) -> list[list[float]]:
         for j, x in enumerate(row):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
                 where = f"[{i}][{j}]" if name.endswith("weight") else f"[{j}]"
-                raise ValueError(f"load_state_dict: {name}{where} is {x!r:.40}, "
-                                 "not a finite number")
+                raise ValueError(
+                    f"load_state_dict: {name}{where} is {x!r:.40}, not a finite number"
+                )
         out.append([float(x) for x in row])
     return out
 
@@ -362,8 +382,9 @@ def to_torch(model: Module) -> Any:
     finally:
         torch.random.set_rng_state(rng)
     seq = torch.nn.Sequential(*layers)
-    seq.load_state_dict({k: torch.tensor(v, dtype=torch.float64)
-                         for k, v in model.state_dict().items()})
+    seq.load_state_dict(
+        {k: torch.tensor(v, dtype=torch.float64) for k, v in model.state_dict().items()}
+    )
     return seq
 
 
@@ -380,22 +401,28 @@ def from_torch(seq: Any) -> MLP:
         raise TypeError(f"from_torch: expected a torch.nn.Sequential, not {type(seq).__name__}")
     mods: list[Any] = list(seq)
     if not mods or len(mods) % 2 == 0:
-        raise ValueError("from_torch: an MLP is Linear, ReLU, Linear, ..., Linear; this "
-                         f"Sequential has {len(mods)} modules")
+        raise ValueError(
+            "from_torch: an MLP is Linear, ReLU, Linear, ..., Linear; this "
+            f"Sequential has {len(mods)} modules"
+        )
     outs: list[int] = []
     for i, mod in enumerate(mods):
         want = torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU
         if type(mod) is not want:
-            raise ValueError(f"from_torch: module {i} is {type(mod).__name__}, not "
-                             f"{want.__name__} (an MLP is Linear, ReLU, Linear, ..., Linear)")
+            raise ValueError(
+                f"from_torch: module {i} is {type(mod).__name__}, not "
+                f"{want.__name__} (an MLP is Linear, ReLU, Linear, ..., Linear)"
+            )
         if i % 2:
             continue
         linear: Any = mod
         if linear.bias is None:
             raise ValueError(f"from_torch: Linear {i} has no bias; micrograd's neurons have one")
         if outs and linear.in_features != outs[-1]:
-            raise ValueError(f"from_torch: Linear {i} takes {linear.in_features} inputs but the "
-                             f"layer before it gives {outs[-1]}")
+            raise ValueError(
+                f"from_torch: Linear {i} takes {linear.in_features} inputs but the "
+                f"layer before it gives {outs[-1]}"
+            )
         outs.append(linear.out_features)
     rng = random.getstate()  # MLP() draws initial weights; they are overwritten below
     try:

@@ -50,7 +50,8 @@ def trace(
                 if max_nodes is not None and len(nodes) > max_nodes:
                     raise ValueError(
                         f"the graph has more than max_nodes={max_nodes} values, too many to "
-                        "draw legibly; draw a smaller part of it, or pass a larger max_nodes")
+                        "draw legibly; draw a smaller part of it, or pass a larger max_nodes"
+                    )
                 stack.append(child)
     return nodes, edges
 
@@ -69,7 +70,8 @@ def draw_dot(
         from graphviz import Digraph
     except ImportError:
         raise ImportError(
-            'draw_dot needs the graphviz package: pip install "micrograd-cpp[viz]"') from None
+            'draw_dot needs the graphviz package: pip install "micrograd-cpp[viz]"'
+        ) from None
     nodes, edges = trace(root, max_nodes)
     dot = Digraph(format=format, graph_attr={"rankdir": rankdir})
     # Sorting by id() gives the same DOT text for the same objects; ids are stable
@@ -78,8 +80,9 @@ def draw_dot(
         uid = str(id(n))
         fields = [n.label] if n.label else []
         fields += [f"data {n.data:.4f}", f"grad {n.grad:.4f}"]
-        dot.node(name=uid, label="{ " + " | ".join(_escape(f) for f in fields) + " }",
-                 shape="record")
+        dot.node(
+            name=uid, label="{ " + " | ".join(_escape(f) for f in fields) + " }", shape="record"
+        )
         if n._op:
             dot.node(name=uid + n._op, label=n._op)
             dot.edge(uid + n._op, uid)
@@ -88,8 +91,13 @@ def draw_dot(
     return dot
 
 
-def render(root: AnyValue, path: str | os.PathLike[str], format: str = "svg",
-           rankdir: str = "LR", max_nodes: int | None = DEFAULT_MAX_NODES) -> str:
+def render(
+    root: AnyValue,
+    path: str | os.PathLike[str],
+    format: str = "svg",
+    rankdir: str = "LR",
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+) -> str:
     """Draw ``root``'s graph into ``path`` + ``.`` + format and return the file written.
 
     Without Graphviz's ``dot`` program, writes the DOT source to ``path`` + ``.dot``
@@ -104,12 +112,14 @@ def render(root: AnyValue, path: str | os.PathLike[str], format: str = "svg",
     warnings.warn(
         "Graphviz's 'dot' program is not installed, so the graph was not rendered; its DOT "
         f"source is in {source} (install dot: apt-get install graphviz, or see graphviz.org)",
-        RuntimeWarning, stacklevel=2)
+        RuntimeWarning,
+        stacklevel=2,
+    )
     return source
 
 
 def _escape(text: str) -> str:
     """Escape the characters that structure a Graphviz record label."""
-    for ch in "\\{}|<>\"":
+    for ch in '\\{}|<>"':
         text = text.replace(ch, "\\" + ch)
     return text

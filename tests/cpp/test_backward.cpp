@@ -198,8 +198,8 @@ TEST_CASE("a custom node's backward is the context's hook, in backward()'s order
     z.node()->grad = 0;
     micrograd::backward(z.node());
     CHECK(custom_calls == std::vector<const void*>{y.node()});
-    CHECK(y.grad() == 6.0);        // 2 * y
-    CHECK(x.grad() == 12.0);       // the hook's 2 * y.grad
+    CHECK(y.grad() == 6.0);              // 2 * y
+    CHECK(x.grad() == 12.0);             // the hook's 2 * y.grad
     micrograd::backward_step(y.node());  // by hand, as micrograd's y._backward()
     CHECK(x.grad() == 24.0);
     CHECK_THROWS_AS(micrograd::Graph<double>{z}, micrograd::Unreplayable);

@@ -24,7 +24,7 @@ bool same(T a, T b) {
 // An expression over every op, with shared subexpressions, from the leaves x[0..3].
 template <class T>
 std::vector<Value<T>> expression(const std::vector<Value<T>>& x) {
-    const Value<T> s = x[0] * x[1] + x[2];                    // shared below
+    const Value<T> s = x[0] * x[1] + x[2];                     // shared below
     const Value<T> t = (s - x[3]).tanh() * s / (x[1] + T(3));  // a constant leaf
     const Value<T> u = pow(x[2].abs() + T(0.5), x[0]) + s.pow(2) - (-t).exp().log();
     const Value<T> v = x[3].sigmoid().softplus() * t.relu() + u.pow(0.5);

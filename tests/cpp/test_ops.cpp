@@ -222,8 +222,7 @@ TEST_CASE("op_name gives micrograd's labels") {
         {Op::log, "log"},         {Op::softplus, "softplus"},
         {Op::abs, "abs"},         {Op::max_shift, "max"},
         {Op::custom1, "custom"},  {Op::custom2, "custom"},
-        {Op::neuron, "+"},
-        {Op::neuron_relu, "ReLU"},
+        {Op::neuron, "+"},        {Op::neuron_relu, "ReLU"},
     };
     for (const auto& [op, label] : labels) CHECK(op_name(op) == label);
     CHECK(op_name(static_cast<Op>(200)) == std::string("?"));

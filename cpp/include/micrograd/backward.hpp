@@ -217,8 +217,7 @@ void consumers_first(Context<T>& ctx, Node<T>* root, Each each) {
                 *n,
                 [&stack](Node<T>* in) {
                     // first sight: count its inputs (a neuron of leaves has none to count)
-                    if (in->pending++ == 0 && !(in->flags & flag_fused_leaves))
-                        stack.push_back(in);
+                    if (in->pending++ == 0 && !(in->flags & flag_fused_leaves)) stack.push_back(in);
                 },
                 [](Row<T>* row) { return row->pending++ == 0; });
             poll();

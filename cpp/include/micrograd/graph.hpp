@@ -50,8 +50,9 @@ namespace micrograd {
 // them. `node` is the first one found.
 struct Unreplayable : std::invalid_argument {
     explicit Unreplayable(const void* n)
-        : std::invalid_argument("Graph: the graph holds a custom node (its data and backward "
-                                "come from outside the core), which cannot be replayed"),
+        : std::invalid_argument(
+              "Graph: the graph holds a custom node (its data and backward "
+              "come from outside the core), which cannot be replayed"),
           node(n) {}
     const void* node;
 };
@@ -93,8 +94,10 @@ public:
         const std::size_t entries = p.op.size();
         for (std::size_t i = 0; i < entries; ++i) {
             if (p.lanes[i] > 1) {
-                if (p.lanes[i] == 4) forward_neurons<4>(p, i, data);
-                else forward_neurons<2>(p, i, data);
+                if (p.lanes[i] == 4)
+                    forward_neurons<4>(p, i, data);
+                else
+                    forward_neurons<2>(p, i, data);
                 i += p.lanes[i] - 1;
                 poll();
                 continue;
@@ -202,7 +205,7 @@ private:
     struct Program {
         std::vector<Node<T>*> nodes;  // by slot; one reference each
         std::size_t leaves = 0;
-        std::vector<Op> op;           // by entry
+        std::vector<Op> op;            // by entry
         std::vector<std::uint32_t> a;  // the first input's slot (a fused neuron's bias)
         // The second input's slot (binary ops), the index of the exponent in `constants`
         // (pow_const), or of a fused neuron's operands: n, n weight slots, n input slots.
@@ -375,10 +378,8 @@ private:
             const std::string at = "Graph: inputs[" + std::to_string(j) + "]";
             if (n->op != Op::leaf)
                 throw std::invalid_argument(at + " is not a leaf (it is the result of '" +
-                                            op_name(n->op) +
-                                            "'): only leaves' data can be set");
-            if (n->pending == 0)
-                throw std::invalid_argument(at + " is not in the graph of root");
+                                            op_name(n->op) + "'): only leaves' data can be set");
+            if (n->pending == 0) throw std::invalid_argument(at + " is not in the graph of root");
             seen.push_back(n->pending);
         }
         std::vector<std::uint32_t> sorted = seen;
@@ -387,8 +388,8 @@ private:
         if (dup != sorted.end()) {
             const auto first = std::find(seen.begin(), seen.end(), *dup) - seen.begin();
             const auto again = std::find(seen.begin() + first + 1, seen.end(), *dup) - seen.begin();
-            throw std::invalid_argument("Graph: inputs[" + std::to_string(again) +
-                                        "] is inputs[" + std::to_string(first) +
+            throw std::invalid_argument("Graph: inputs[" + std::to_string(again) + "] is inputs[" +
+                                        std::to_string(first) +
                                         "] again: each input can be listed once");
         }
     }

@@ -114,11 +114,11 @@ Fused<T>& fused_part(Node<T>& node) noexcept {
 template <class T>
 struct Context {
     Arena<Node<T>> arena;
-    BlockPool blocks;             // Row and fused neuron blocks
-    std::size_t block_nodes = 0;  // nodes flagged flag_in_block
-    std::vector<Node<T>*> work;   // release(): dead nodes whose inputs are still to drop
-    std::vector<Node<T>*> stack;  // backward(): nodes to visit
-    bool in_backward = false;     // backward() or a replay is running (detail::Walking)
+    BlockPool blocks;              // Row and fused neuron blocks
+    std::size_t block_nodes = 0;   // nodes flagged flag_in_block
+    std::vector<Node<T>*> work;    // release(): dead nodes whose inputs are still to drop
+    std::vector<Node<T>*> stack;   // backward(): nodes to visit
+    bool in_backward = false;      // backward() or a replay is running (detail::Walking)
     std::uint64_t expansions = 0;  // fused neurons expand()ed so far: a Graph checks its own
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.

@@ -23,6 +23,8 @@ struct Partials {
 // (log(0) = -inf, log(-1) = nan, x/0 = inf), as in PyTorch.
 namespace op {
 
+// clang-format off: the rows keep each op's value and derivatives on a line each (clang-format
+// would spread a row over four times the lines).
 inline constexpr int many = -1;
 
 struct Defaults {
@@ -41,29 +43,51 @@ struct Leaf : Defaults {
 struct Add : Defaults {
     static constexpr const char* name = "+";
     static constexpr int arity = 2;
-    template <class T> static T forward(T x, T y) noexcept { return x + y; }
-    template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(1), T(1)}; }
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return x + y;
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T) noexcept {
+        return {T(1), T(1)};
+    }
 };
 
 struct Sub : Defaults {
     static constexpr const char* name = "-";
     static constexpr int arity = 2;
-    template <class T> static T forward(T x, T y) noexcept { return x - y; }
-    template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(1), T(-1)}; }
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return x - y;
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T) noexcept {
+        return {T(1), T(-1)};
+    }
 };
 
 struct Mul : Defaults {
     static constexpr const char* name = "*";
     static constexpr int arity = 2;
-    template <class T> static T forward(T x, T y) noexcept { return x * y; }
-    template <class T> static Partials<T> partials(T x, T y, T) noexcept { return {y, x}; }
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return x * y;
+    }
+    template <class T>
+    static Partials<T> partials(T x, T y, T) noexcept {
+        return {y, x};
+    }
 };
 
 struct Div : Defaults {
     static constexpr const char* name = "/";
     static constexpr int arity = 2;
-    template <class T> static T forward(T x, T y) noexcept { return x / y; }
-    template <class T> static Partials<T> partials(T x, T y, T) noexcept {
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return x / y;
+    }
+    template <class T>
+    static Partials<T> partials(T x, T y, T) noexcept {
         return {T(1) / y, -x / (y * y)};
     }
 };
@@ -71,8 +95,14 @@ struct Div : Defaults {
 struct Neg : Defaults {
     static constexpr const char* name = "neg";
     static constexpr int arity = 1;
-    template <class T> static T forward(T x, T) noexcept { return -x; }
-    template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(-1), T(0)}; }
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return -x;
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T) noexcept {
+        return {T(-1), T(0)};
+    }
 };
 
 // x ** k for a constant k: "**" here; the Python module appends k as micrograd does ("**2").
@@ -80,9 +110,13 @@ struct PowConst : Defaults {
     static constexpr const char* name = "**";
     static constexpr int arity = 1;
     static constexpr bool constant = true;
-    template <class T> static T forward(T x, T k) noexcept { return std::pow(x, k); }
+    template <class T>
+    static T forward(T x, T k) noexcept {
+        return std::pow(x, k);
+    }
     // k * x**(k-1), taken as 0 when k == 0 (PyTorch; avoids 0 * inf)
-    template <class T> static Partials<T> partials(T x, T k, T) noexcept {
+    template <class T>
+    static Partials<T> partials(T x, T k, T) noexcept {
         return {k == 0 ? T(0) : k * std::pow(x, k - 1), T(0)};
     }
 };
@@ -91,9 +125,13 @@ struct PowConst : Defaults {
 struct Pow : Defaults {
     static constexpr const char* name = "**";
     static constexpr int arity = 2;
-    template <class T> static T forward(T x, T y) noexcept { return std::pow(x, y); }
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return std::pow(x, y);
+    }
     // d/dy = x**y * log(x), taken as 0 when x == 0 and y >= 0 (PyTorch)
-    template <class T> static Partials<T> partials(T x, T y, T out) noexcept {
+    template <class T>
+    static Partials<T> partials(T x, T y, T out) noexcept {
         return {PowConst::partials(x, y, out).dx, (x == 0 && y >= 0) ? T(0) : out * std::log(x)};
     }
 };
@@ -104,9 +142,13 @@ struct Relu : Defaults {
     static constexpr const char* method = "relu";
     static constexpr const char* doc =
         "max(0, x) as micrograd: 0 if x < 0 else x; d/dx = 1 where the result is > 0, else 0.";
-    template <class T> static T forward(T x, T) noexcept { return x < 0 ? T(0) : x; }
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return x < 0 ? T(0) : x;
+    }
     // micrograd: (out.data > 0) * out.grad
-    template <class T> static Partials<T> partials(T, T, T out) noexcept {
+    template <class T>
+    static Partials<T> partials(T, T, T out) noexcept {
         return {T(out > 0), T(0)};
     }
 };
@@ -116,8 +158,12 @@ struct Tanh : Defaults {
     static constexpr int arity = 1;
     static constexpr const char* method = "tanh";
     static constexpr const char* doc = "tanh(x); d/dx = 1 - tanh(x)**2.";
-    template <class T> static T forward(T x, T) noexcept { return std::tanh(x); }
-    template <class T> static Partials<T> partials(T, T, T out) noexcept {
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return std::tanh(x);
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T out) noexcept {
         return {T(1) - out * out, T(0)};
     }
 };
@@ -127,8 +173,12 @@ struct Sigmoid : Defaults {
     static constexpr int arity = 1;
     static constexpr const char* method = "sigmoid";
     static constexpr const char* doc = "1 / (1 + exp(-x)); d/dx = sigmoid(x) * (1 - sigmoid(x)).";
-    template <class T> static T forward(T x, T) noexcept { return T(1) / (T(1) + std::exp(-x)); }
-    template <class T> static Partials<T> partials(T, T, T out) noexcept {
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return T(1) / (T(1) + std::exp(-x));
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T out) noexcept {
         return {out * (T(1) - out), T(0)};
     }
 };
@@ -138,8 +188,14 @@ struct Exp : Defaults {
     static constexpr int arity = 1;
     static constexpr const char* method = "exp";
     static constexpr const char* doc = "e**x (inf on overflow); d/dx = e**x.";
-    template <class T> static T forward(T x, T) noexcept { return std::exp(x); }
-    template <class T> static Partials<T> partials(T, T, T out) noexcept { return {out, T(0)}; }
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return std::exp(x);
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T out) noexcept {
+        return {out, T(0)};
+    }
 };
 
 struct Log : Defaults {
@@ -148,8 +204,14 @@ struct Log : Defaults {
     static constexpr const char* method = "log";
     static constexpr const char* doc =
         "Natural log: log(0) = -inf, log(x < 0) = nan (IEEE, as PyTorch); d/dx = 1/x.";
-    template <class T> static T forward(T x, T) noexcept { return std::log(x); }
-    template <class T> static Partials<T> partials(T x, T, T) noexcept { return {T(1) / x, T(0)}; }
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return std::log(x);
+    }
+    template <class T>
+    static Partials<T> partials(T x, T, T) noexcept {
+        return {T(1) / x, T(0)};
+    }
 };
 
 struct Softplus : Defaults {
@@ -158,10 +220,12 @@ struct Softplus : Defaults {
     static constexpr const char* method = "softplus";
     static constexpr const char* doc =
         "log(1 + exp(x)), without overflow for large x; d/dx = sigmoid(x).";
-    template <class T> static T forward(T x, T) noexcept {
+    template <class T>
+    static T forward(T x, T) noexcept {
         return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
     }
-    template <class T> static Partials<T> partials(T x, T y, T) noexcept {
+    template <class T>
+    static Partials<T> partials(T x, T y, T) noexcept {
         return {Sigmoid::forward(x, y), T(0)};
     }
 };
@@ -172,8 +236,12 @@ struct Abs : Defaults {
     static constexpr const char* method = "abs";
     static constexpr const char* doc =
         "|x| (also abs(v)); d/dx = sign(x), 0 at 0 and at nan (as PyTorch).";
-    template <class T> static T forward(T x, T) noexcept { return std::fabs(x); }
-    template <class T> static Partials<T> partials(T x, T, T) noexcept {
+    template <class T>
+    static T forward(T x, T) noexcept {
+        return std::fabs(x);
+    }
+    template <class T>
+    static Partials<T> partials(T x, T, T) noexcept {
         return {x > 0 ? T(1) : x < 0 ? T(-1) : T(0), T(0)};
     }
 };
@@ -184,8 +252,14 @@ struct MaxShift : Defaults {
     static constexpr const char* name = "max";
     static constexpr int arity = 2;
     static constexpr bool gradient = false;
-    template <class T> static T forward(T x, T y) noexcept { return y > x ? y : x; }
-    template <class T> static Partials<T> partials(T, T, T) noexcept { return {T(0), T(0)}; }
+    template <class T>
+    static T forward(T x, T y) noexcept {
+        return y > x ? y : x;
+    }
+    template <class T>
+    static Partials<T> partials(T, T, T) noexcept {
+        return {T(0), T(0)};
+    }
 };
 
 // A node made outside the core from one or two inputs, with its data given and its
@@ -217,14 +291,17 @@ struct NeuronRelu : Defaults {
     static constexpr int arity = many;
 };
 
+// clang-format on
 }  // namespace op
 
 // Every op: X(enumerator, row). The order is the enum's.
-#define MICROGRAD_OPS(X)                                                                        \
-    X(leaf, Leaf) X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(neg, Neg)                   \
-    X(pow_const, PowConst) X(pow, Pow) X(relu, Relu) X(tanh, Tanh) X(sigmoid, Sigmoid)          \
-    X(exp, Exp) X(log, Log) X(softplus, Softplus) X(abs, Abs) X(max_shift, MaxShift)            \
+// clang-format off
+#define MICROGRAD_OPS(X)                                                                    \
+    X(leaf, Leaf) X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(neg, Neg)               \
+    X(pow_const, PowConst) X(pow, Pow) X(relu, Relu) X(tanh, Tanh) X(sigmoid, Sigmoid)      \
+    X(exp, Exp) X(log, Log) X(softplus, Softplus) X(abs, Abs) X(max_shift, MaxShift)        \
     X(custom1, Custom1) X(custom2, Custom2) X(neuron, Neuron) X(neuron_relu, NeuronRelu)
+// clang-format on
 
 // The operation that produced a node.
 enum class Op : std::uint8_t {
@@ -256,11 +333,13 @@ void for_each_op(F&& f) {
 
 // micrograd's label of an op ('?' for a code that names no op).
 inline constexpr const char* op_name(Op code) noexcept {
-    return visit(code, [](auto row) { return decltype(row)::name; }, "?");
+    return visit(
+        code, [](auto row) { return decltype(row)::name; }, "?");
 }
 
 inline constexpr int arity(Op code) noexcept {
-    return visit(code, [](auto row) { return decltype(row)::arity; }, 0);
+    return visit(
+        code, [](auto row) { return decltype(row)::arity; }, 0);
 }
 
 inline constexpr bool is_fused(Op code) noexcept {
@@ -268,7 +347,8 @@ inline constexpr bool is_fused(Op code) noexcept {
 }
 
 inline constexpr bool is_custom(Op code) noexcept {
-    return visit(code, [](auto row) { return decltype(row)::custom; }, false);
+    return visit(
+        code, [](auto row) { return decltype(row)::custom; }, false);
 }
 
 namespace detail {
@@ -285,8 +365,10 @@ R visit_computed(Op code, F&& f, R otherwise) {
         code,
         [&](auto row) -> R {
             constexpr int n = decltype(row)::arity;
-            if constexpr ((n == 1 || n == 2) && !decltype(row)::custom) return f(row);
-            else return otherwise;
+            if constexpr ((n == 1 || n == 2) && !decltype(row)::custom)
+                return f(row);
+            else
+                return otherwise;
         },
         otherwise);
 }
@@ -294,7 +376,8 @@ R visit_computed(Op code, F&& f, R otherwise) {
 // out = f(x, y) for the ops that compute one (a leaf or a fused neuron gives back x).
 template <class T>
 T forward(Op code, T x, T y) noexcept {
-    return visit_computed(code, [&](auto row) { return decltype(row)::forward(x, y); }, x);
+    return visit_computed(
+        code, [&](auto row) { return decltype(row)::forward(x, y); }, x);
 }
 
 template <class T>
