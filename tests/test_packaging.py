@@ -213,7 +213,11 @@ def test_ci_workflow_runs_tests_lint_and_sanitizers_on_pull_requests() -> None:
     assert "pull_request" in doc["on"]
     runs = {n: " ".join(s.get("run", "") for s in job["steps"]) for n, job in doc["jobs"].items()}
     assert ".ci/run" in runs["test"]
-    assert "ruff check" in runs["lint"]
+    assert ".ci/lint" in runs["lint"]
+    lint = (ROOT / ".ci" / "lint").read_text()
+    assert all(
+        check in lint for check in ("clang-format", "--Werror", "ruff format --check", "ruff check")
+    )
     assert ".ci/sanitize" in runs["sanitize"]
 
 
