@@ -106,9 +106,13 @@ std::vector<T> input_values(nb::handle values, std::size_t expected) {
     if (nb::len(items) != expected) throw count_error(nb::len(items));
     std::vector<T> out;
     out.reserve(expected);
-    for (std::size_t j = 0; j < expected; ++j)
-        out.push_back(
-            real_or_throw<T>(items[j], "Graph.set_inputs: values[" + std::to_string(j) + "]"));
+    for (std::size_t j = 0; j < expected; ++j) {
+        nb::handle item = items[j];
+        const std::optional<double> x = as_real(item);
+        if (!x)  // the message is built only here: a per-item string costs more than the rest
+            real_or_throw<T>(item, "Graph.set_inputs: values[" + std::to_string(j) + "]");
+        out.push_back(static_cast<T>(*x));
+    }
     return out;
 }
 
