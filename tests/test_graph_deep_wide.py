@@ -330,7 +330,7 @@ def test_capture_failure_leaks_nothing() -> None:
     for bad in bads:
         with pytest.raises((TypeError, ValueError)):
             mg.Graph(f, inputs=bad)
-    del a, b, f, bad
+    del a, b, f, bad, bads
     assert live() == base
 
 

@@ -92,6 +92,13 @@ public:
         detail::Poll<T> poll(ctx);
         const std::size_t entries = p.op.size();
         for (std::size_t i = 0; i < entries; ++i) {
+            if (p.lanes[i] > 1) {
+                if (p.lanes[i] == 4) forward_neurons<4>(p, i, data);
+                else forward_neurons<2>(p, i, data);
+                i += p.lanes[i] - 1;
+                poll();
+                continue;
+            }
             T& out = data[p.leaves + i];
             const std::uint32_t a = p.a[i], b = p.b[i];
             visit(
@@ -203,6 +210,8 @@ private:
         std::vector<T> constants;
         std::vector<std::uint32_t> operands;
         std::vector<T> data, grad;  // by slot
+        // By entry: how many neurons forward() computes together from this one (group()).
+        std::vector<std::uint8_t> lanes;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
 
@@ -226,6 +235,7 @@ private:
             std::swap(operands, o.operands);
             std::swap(data, o.data);
             std::swap(grad, o.grad);
+            std::swap(lanes, o.lanes);
             std::swap(expansions, o.expansions);
             std::swap(has_fused, o.has_fused);
         }
@@ -326,6 +336,35 @@ private:
                 p.b.push_back(detail::is_binary(n.op) ? slot(n.b) : 0);
             }
         }
+        group(p);
+    }
+
+    // The neurons of a layer are consecutive entries on the same run of inputs. Each one's
+    // sum is a chain of dependent additions (micrograd's order, kept for the bits), so
+    // forward() computes up to four of them together, their chains interleaved: the same
+    // additions in the same order per neuron, with the adder's latency overlapped. A group
+    // is entries in runs (record()) of the same size and inputs whose weights and biases
+    // come before the group.
+    static void group(Program& p) {
+        const std::size_t entries = p.op.size();
+        p.lanes.assign(entries, 1);
+        auto head = [&p](std::size_t i) { return p.operands.data() + p.b[i]; };
+        auto joins = [&](std::size_t first, std::size_t i) {
+            if (i >= entries || !is_fused(p.op[i]) || !(head(i)[0] & in_runs)) return false;
+            const std::uint32_t* a = head(first);
+            const std::uint32_t* b = head(i);
+            const std::size_t before = p.leaves + first, n = b[0] & ~in_runs;
+            return b[0] == a[0] && b[2] == a[2] && b[1] + n <= before && p.a[i] < before;
+        };
+        for (std::size_t i = 0; i < entries;) {
+            std::size_t g = 1;
+            if (joins(i, i)) {
+                while (g < max_lanes && joins(i, i + g)) ++g;
+                if (g == 3) g = 2;  // groups of 4, 2 or 1
+            }
+            p.lanes[i] = static_cast<std::uint8_t>(g);
+            i += g;
+        }
     }
 
     // The inputs must be distinct leaves of the graph (slots marked in `pending`).
@@ -369,15 +408,13 @@ private:
     // A fused neuron's operands: its weights' and inputs' slots, listed, or the first of
     // each run of consecutive slots (flagged in_runs, beside n; so nn's neurons are).
     static constexpr std::uint32_t in_runs = 1u << 31;
+    static constexpr std::size_t max_lanes = 4;
 
     // A fused neuron's value: micrograd's sum((wi*xi ...), b) in its order, then its relu;
     // the products and the bias go to the node's block, where expand() reads them.
     static T forward_neuron(Program& p, std::size_t i, const T* data) {
         Node<T>& node = *p.nodes[p.leaves + i];
-        detail::free_grads(node);  // no inner grads yet, as in a freshly built graph
-        node.flags &= ~detail::flag_fused_uniform;
-        Fused<T>& f = detail::fused_part(node);
-        T* prod = f.prod();
+        T* prod = start_neuron(p, i, data);
         const std::uint32_t* ops = p.operands.data() + p.b[i];
         const std::uint32_t n = ops[0] & ~in_runs;
         if (ops[0] & in_runs) {
@@ -386,8 +423,41 @@ private:
             for (std::uint32_t k = 0; k < n; ++k)
                 prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
         }
-        T sum = f.bias = data[p.a[i]];
+        T sum = data[p.a[i]];
         for (std::uint32_t k = 0; k < n; ++k) sum = op::Add::forward(sum, prod[k]);
+        return finish_neuron(node, sum);
+    }
+
+    // G neurons of a group (group()) at once: each one's sum in its own order, interleaved.
+    template <int G>
+    static void forward_neurons(Program& p, std::size_t i, T* data) {
+        const std::uint32_t n = p.operands[p.b[i]] & ~in_runs;
+        T* prod[G];
+        T sum[G];
+        for (int j = 0; j < G; ++j) {
+            const std::uint32_t* ops = p.operands.data() + p.b[i + j];
+            prod[j] = start_neuron(p, i + j, data);
+            products(prod[j], data + ops[1], data + ops[2], n);
+            sum[j] = data[p.a[i + j]];
+        }
+        for (std::uint32_t k = 0; k < n; ++k)
+            for (int j = 0; j < G; ++j) sum[j] = op::Add::forward(sum[j], prod[j][k]);
+        for (int j = 0; j < G; ++j)
+            data[p.leaves + i + j] = finish_neuron(*p.nodes[p.leaves + i + j], sum[j]);
+    }
+
+    // A neuron about to be computed: no inner grads yet (as in a freshly built graph), its
+    // bias recorded for expand(); returns where its products go.
+    static T* start_neuron(Program& p, std::size_t i, const T* data) {
+        Node<T>& node = *p.nodes[p.leaves + i];
+        detail::free_grads(node);
+        node.flags &= ~detail::flag_fused_uniform;
+        Fused<T>& f = detail::fused_part(node);
+        f.bias = data[p.a[i]];
+        return f.prod();
+    }
+
+    static T finish_neuron(const Node<T>& node, T sum) {
         return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
     }
 
