@@ -122,3 +122,20 @@ UNARY_OPS: dict[str, UnaryOp] = {
 def live(dtype: str = "float64") -> int:
     """Nodes alive in the arena of one precision."""
     return int(mg.arena_stats(dtype)["live"])
+
+
+def readme_graph(value: Any) -> tuple[list[Any], Any]:
+    """micrograd's README expression built with ``value`` (a Value class, ours or
+    micrograd's): its two leaves, and its root (not yet backpropagated)."""
+    a, b = value(-4.0), value(2.0)
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return [a, b], g

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import micrograd_cpp as mg
 import pytest
+from conftest import readme_graph
 from micrograd import nn as mgnn
 from micrograd.engine import Value as MGValue
 from micrograd_cpp import Value, Value32, nn
@@ -98,22 +99,6 @@ def test_leaf_copies_match_micrograd() -> None:
 
 
 # ---- graphs
-
-
-def readme_graph(value: Any) -> tuple[list[Any], Any]:
-    """The README's expression (micrograd's own example), with its leaves."""
-    a, b = value(-4.0), value(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return [a, b], g
 
 
 @pytest.mark.parametrize("how", ROUND_TRIPS)

@@ -20,6 +20,7 @@ from typing import Any
 
 import micrograd_cpp as mg
 import pytest
+from conftest import readme_graph
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
@@ -82,18 +83,7 @@ def sanity_graph(V: type) -> tuple[Any, Any]:
 
 
 def more_ops_graph(V: type) -> tuple[Any, Any, Any]:
-    a = V(-4.0)
-    b = V(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
+    (a, b), g = readme_graph(V)
     g.backward()
     return a, b, g
 

@@ -202,8 +202,22 @@ public:
 
 private:
     // The recorded program. Slots: leaves in [0, leaves), then entry i in slot leaves + i.
+    // Nodes by slot, holding one reference each, released root first: each node dies
+    // there (if no one else holds it) before its inputs.
+    struct Nodes : std::vector<Node<T>*> {
+        Nodes() = default;
+        Nodes(Nodes&&) noexcept = default;  // leaves the other empty
+        Nodes& operator=(Nodes&& other) noexcept {
+            this->swap(other);  // the other releases ours
+            return *this;
+        }
+        ~Nodes() {
+            for (std::size_t s = this->size(); s-- > 0;) detail::release((*this)[s]);
+        }
+    };
+
     struct Program {
-        std::vector<Node<T>*> nodes;  // by slot; one reference each
+        Nodes nodes;
         std::size_t leaves = 0;
         std::vector<Op> op;            // by entry
         std::vector<std::uint32_t> a;  // the first input's slot (a fused neuron's bias)
@@ -217,31 +231,6 @@ private:
         std::vector<std::uint8_t> lanes;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
-
-        Program() = default;
-        Program(Program&& other) noexcept { swap(other); }
-        Program& operator=(Program&& other) noexcept {
-            swap(other);
-            return *this;
-        }
-        ~Program() {
-            // Root first: each node dies here (if no one else holds it) before its inputs.
-            for (std::size_t s = nodes.size(); s-- > 0;) detail::release(nodes[s]);
-        }
-        void swap(Program& o) noexcept {
-            std::swap(nodes, o.nodes);
-            std::swap(leaves, o.leaves);
-            std::swap(op, o.op);
-            std::swap(a, o.a);
-            std::swap(b, o.b);
-            std::swap(constants, o.constants);
-            std::swap(operands, o.operands);
-            std::swap(data, o.data);
-            std::swap(grad, o.grad);
-            std::swap(lanes, o.lanes);
-            std::swap(expansions, o.expansions);
-            std::swap(has_fused, o.has_fused);
-        }
     };
 
     // Calls f(input) for each input of an interior node, in order (a fused neuron: bias,
@@ -270,7 +259,7 @@ private:
         if (root.op() != Op::leaf)
             detail::consumers_first(ctx, root.node(),
                                     [&interior](Node<T>& n) { interior.push_back(&n); });
-        std::vector<Node<T>*>& nodes = p.nodes;
+        Nodes& nodes = p.nodes;
         auto mark = [&nodes](Node<T>* n) {
             nodes.push_back(n);
             n->pending = static_cast<std::uint32_t>(nodes.size());
