@@ -205,13 +205,19 @@ inline nb::list as_list(nb::handle seq, const std::string& what) {
     PyObject* o = seq.ptr();
     PyObject* l = PySequence_List(o);
     if (l != nullptr) return nb::steal<nb::list>(l);
-    // Not iterable at all: say what was expected. Otherwise the iterable's own error.
-    if (PyErr_ExceptionMatches(PyExc_TypeError) && !PySequence_Check(o) &&
-        !PyObject_HasAttrString(o, "__iter__")) {
-        PyErr_Clear();
-        throw nb::type_error(
-            (what + " must be a list or another iterable, not '" + py_type_name(seq) + "'")
-                .c_str());
+    // Not iterable at all: say what was expected. Otherwise the iterable's own error (set
+    // aside while the type is looked at: no attribute lookup may run with an error set).
+    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyObject *type, *error, *trace;
+        PyErr_Fetch(&type, &error, &trace);
+        const bool iterable = PySequence_Check(o) || PyObject_HasAttrString(o, "__iter__");
+        PyErr_Restore(type, error, trace);
+        if (!iterable) {
+            PyErr_Clear();
+            throw nb::type_error(
+                (what + " must be a list or another iterable, not '" + py_type_name(seq) + "'")
+                    .c_str());
+        }
     }
     throw nb::python_error();
 }
