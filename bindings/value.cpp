@@ -242,10 +242,17 @@ PyObject* getattro_slot(PyObject* self, PyObject* name) noexcept {
     }
     const Extras* e = find_extras(n);
     if (e == nullptr || !e->dict.is_valid()) return nullptr;  // the AttributeError stands
+    PyObject *type, *error, *trace;  // set aside while the node's dict is read
+    PyErr_Fetch(&type, &error, &trace);
     PyObject* item = PyDict_GetItemWithError(e->dict.ptr(), name);
-    if (item == nullptr) return nullptr;
-    PyErr_Clear();
-    return Py_NewRef(item);
+    if (item == nullptr && !PyErr_Occurred()) {
+        PyErr_Restore(type, error, trace);  // not there either: the AttributeError stands
+        return nullptr;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(error);
+    Py_XDECREF(trace);
+    return item != nullptr ? Py_NewRef(item) : nullptr;
 }
 
 template <class T>

@@ -15,7 +15,13 @@ import micrograd_cpp as mg
 import pytest
 from micrograd_cpp import nn
 from test_graph import Dtype, live, replay, same
-from test_threads import THREADS, busy_gil, closed_form, expression, run_threads  # noqa: F401
+from test_threads import (  # noqa: F401
+    THREADS,
+    busy_gil,
+    check_closed_form,
+    expression,
+    run_threads,
+)
 
 # busy_gil, an autouse fixture, is in force here too once imported.
 
@@ -39,10 +45,7 @@ def test_graphs_replayed_in_threads(cls: Any) -> None:
             ef, ex, ew = expression(cls, x, w)
             ef.backward()
             assert same(f.data, ef.data) and same(vx.grad, ex.grad) and same(vw.grad, ew.grad)
-            want_f, want_dx, want_dw = closed_form(vx.data, vw.data)
-            assert f.data == pytest.approx(want_f, rel=rel)
-            assert vx.grad == pytest.approx(want_dx, rel=rel, abs=rel)
-            assert vw.grad == pytest.approx(want_dw, rel=rel, abs=rel)
+            check_closed_form(f, vx, vw, rel)
             checked[i] += 1
 
     run_threads(work)
