@@ -167,29 +167,24 @@ struct MoonsRun {
     std::size_t nodes_per_step = 0;
 };
 
-// The demo step with micrograd-cpp's own builders (micrograd::neuron for every neuron of
-// every layer, each layer's neurons sharing one row of inputs and each neuron its row of
-// weights, hinge_loss, l2_penalty, SGD), as the Python bindings call them.
+// The demo step with micrograd-cpp's own builders (micrograd::mlp_forward: a fused neuron
+// for every neuron of every layer, each layer's neurons sharing one row of inputs and each
+// neuron its row of weights; hinge_loss, l2_penalty, SGD), as the Python bindings call them.
 MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
     using V = micrograd::Value<double>;
     using Row = micrograd::NodeRow<double>;
     const std::vector<V> params(m.params.begin(), m.params.end());
-    struct Neuron {
-        Row w;
-        const V* b;
-    };
-    std::vector<std::vector<Neuron>> layers(kLayers);
+    std::vector<micrograd::LayerParams<double>> layers(kLayers);
     for (std::size_t l = 0, at = 0; l < kLayers; ++l) {
         for (std::size_t j = 0; j < kSizes[l + 1]; ++j, at += kSizes[l] + 1) {
             std::vector<const V*> w;
             for (std::size_t i = 0; i < kSizes[l]; ++i) w.push_back(&params[at + i]);
-            layers[l].push_back({Row(w.data(), w.size()), &params[at + kSizes[l]]});
+            layers[l].push_back({Row(w.data(), w.size()), params[at + kSizes[l]], l + 1 < kLayers});
         }
     }
     micrograd::SGD<double> opt(params, 1.0);
     MoonsRun run;
-    std::vector<const V*> x;
-    std::vector<V> scores, h, next;
+    std::vector<V> scores;
     std::optional<micrograd::Graph<double>> graph;  // replay: the first step's, captured
     for (int k = 0; k < steps; ++k) {
         if (graph) {
@@ -201,20 +196,12 @@ MoonsRun moons_micrograd(const Moons& m, int steps, bool replay) {
             run.loss = graph->root().data();
             continue;
         }
-        scores.clear(), h.clear(), next.clear();  // the last step's graph goes
+        scores.clear();  // the last step's graph goes
         const std::size_t live_before = micrograd::arena_stats<double>().live;
         for (std::size_t s = 0; s < m.y.size(); ++s) {
-            h.assign({V(m.x0[s]), V(m.x1[s])});
-            for (std::size_t l = 0; l < kLayers; ++l) {
-                x.clear();
-                for (const V& v : h) x.push_back(&v);
-                const Row inputs(x.data(), x.size());
-                next.clear();
-                for (const Neuron& n : layers[l])
-                    next.push_back(micrograd::neuron(n.w, *n.b, inputs, l + 1 < kLayers));
-                h.swap(next);
-            }
-            scores.push_back(h[0]);
+            const V x[] = {V(m.x0[s]), V(m.x1[s])};
+            const micrograd::Operand<double> in[] = {{&x[0], 0.0}, {&x[1], 0.0}};
+            scores.push_back(micrograd::mlp_forward(layers, in, 2)[0]);
         }
         V loss = micrograd::hinge_loss(scores, m.y) + micrograd::l2_penalty(params, kAlpha);
         run.nodes_per_step = micrograd::arena_stats<double>().live - live_before;

@@ -1,8 +1,4 @@
 // bindings/nn.cpp: the bulk builders, losses and optimizers behind micrograd_cpp.nn (float64).
-#include <algorithm>
-#include <memory>
-#include <unordered_map>
-
 #include "common.hpp"
 
 namespace mgpy {
@@ -36,334 +32,134 @@ std::vector<std::size_t> class_indices(nb::handle seq) {
     return out;
 }
 
-// Attribute names read for every neuron of every forward pass, interned once.
-struct AttrNames {
-    PyObject* w = PyUnicode_InternFromString("w");
-    PyObject* b = PyUnicode_InternFromString("b");
-    PyObject* nonlin = PyUnicode_InternFromString("nonlin");
-    PyObject* neurons = PyUnicode_InternFromString("neurons");
-};
-
-const AttrNames& attr_names() {
-    static const auto* names = new AttrNames();  // never freed, like the Python strings
-    return *names;
-}
-
-nb::object get(nb::handle obj, PyObject* name) {
-    PyObject* r = PyObject_GetAttr(obj.ptr(), name);
-    if (r == nullptr) throw nb::python_error();
-    return nb::steal(r);
-}
-
-// The value inside h, borrowed: valid while h lives (TypeError naming `what` otherwise).
-const V& single_value(nb::handle h, const char* what) {
-    if (Py_TYPE(h.ptr()) != py_type<double>)
-        throw nb::type_error(
-            (std::string(what) + " must be a Value, not '" + py_type_name(h) + "'").c_str());
-    return nb::inst_ptr<PyValue<double>>(h)->v;
-}
-
 using Operands = std::vector<micrograd::Operand<double>>;
+using Params = micrograd::NeuronParams<double>;
+using LayerParams = micrograd::LayerParams<double>;
 
-// What Neuron.__call__ reads from a Python Neuron: its w, b and bool(nonlin).
-struct NeuronAttrs {
-    nb::object w, b, nonlin;
-    bool relu;
-};
-
-NeuronAttrs read_neuron(nb::handle neuron) {
-    const AttrNames& names = attr_names();
-    NeuronAttrs out{get(neuron, names.w), get(neuron, names.b), get(neuron, names.nonlin), false};
-    const int relu = PyObject_IsTrue(out.nonlin.ptr());
-    if (relu < 0) throw nb::python_error();
-    out.relu = relu != 0;
-    return out;
-}
-
-void check_inputs(std::size_t weights, std::size_t inputs) {
-    if (weights != inputs)
-        throw nb::value_error(("Neuron(" + std::to_string(weights) + ") got " +
-                               std::to_string(inputs) + " inputs; it needs exactly " +
-                               std::to_string(weights))
-                                  .c_str());
-}
-
-// Neuron.__call__ for the Python Neuron `neuron`. `weights` is the caller's scratch space.
-// Everything that may run Python code (attribute lookups, bool()) happens before the
-// weights are borrowed and used: no one can drop them between. A number among the weights
-// or as the bias computes as in micrograd: a new constant leaf at each call.
-V apply_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
-    const NeuronAttrs attrs = read_neuron(neuron);
-    nb::list w = borrowed_list(attrs.w, "Neuron.w");
-    check_inputs(nb::len(w), x.size());
-    weights.clear();
-    bool all_values = true;
-    for (nb::handle h : w) all_values &= Py_TYPE(h.ptr()) == py_type<double>;
-    std::vector<V> constants;  // the numbers' leaves (reserved: `weights` points into it)
-    nb::list items;            // with numbers: a copy, as converting them runs Python code
-    if (all_values) {
-        for (nb::handle h : w) weights.push_back(&nb::inst_ptr<PyValue<double>>(h)->v);
+// A neuron's parameters from Python: w a list of values or numbers, b a value or a number.
+// A number becomes a new leaf here, at each call, as micrograd's `Value(other)` at each use.
+Params neuron_params(nb::handle w, nb::handle b, bool relu) {
+    nb::list ws = as_list(w, "Neuron.w");
+    const Operands weights = operands<double>(ws, "Neuron.w");  // `ws` owns the values
+    V bias;
+    if (Py_TYPE(b.ptr()) == py_type<double>) {
+        bias = nb::inst_ptr<PyValue<double>>(b)->v;
+    } else if (auto number = as_real(b)) {
+        bias = V(*number);
     } else {
-        items = as_list(w, "Neuron.w");
-        const Operands ws = operands<double>(items, "Neuron.w");  // `items` owns the values
-        constants.reserve(ws.size());
-        for (const auto& wi : ws)
-            weights.push_back(wi.value ? wi.value : &constants.emplace_back(wi.number));
+        throw nb::type_error(
+            ("Neuron.b must be a Value or a number, not '" + py_type_name(b) + "'").c_str());
     }
-    std::optional<V> bias;
-    if (Py_TYPE(attrs.b.ptr()) != py_type<double>) {
-        auto number = as_real(attrs.b);
-        if (!number)
-            throw nb::type_error(
-                ("Neuron.b must be a Value or a number, not '" + py_type_name(attrs.b) + "'")
-                    .c_str());
-        bias.emplace(*number);
+    return {micrograd::NodeRow<double>(weights.data(), weights.size()), bias, relu};
+}
+
+// The layer given as (w, b, nonlin) per neuron.
+LayerParams layer_params(nb::handle neurons) {
+    LayerParams out;
+    for (nb::handle n : as_list(neurons, "neurons")) {
+        if (!PyTuple_Check(n.ptr()) || PyTuple_Size(n.ptr()) != 3)
+            throw nb::type_error("neurons must hold (w, b, nonlin) tuples");
+        const nb::tuple t = nb::borrow<nb::tuple>(n);
+        const int relu = PyObject_IsTrue(t[2].ptr());
+        if (relu < 0) throw nb::python_error();
+        out.push_back(neuron_params(t[0], t[1], relu != 0));
     }
-    return micrograd::neuron(weights.data(), bias ? *bias : single_value(attrs.b, "Neuron.b"),
-                             x.data(), x.size(), attrs.relu);
-}
-
-// nn.Neuron and nn.Layer, and their own __call__, registered by micrograd_cpp.nn when it
-// loads (register_nn; held for good, as the module is). Layers call their neurons, and
-// MLPs their layers, as micrograd's do: through Python when the class has another
-// __call__ (a subclass overriding it), else in C++.
-struct NnClasses {
-    PyObject* neuron = nullptr;
-    PyObject* neuron_call = nullptr;
-    PyObject* layer = nullptr;
-    PyObject* layer_call = nullptr;
-};
-
-NnClasses& nn_classes() {
-    static auto* classes = new NnClasses();
-    return *classes;
-}
-
-// cls.__call__: what Python's obj(...) runs for an object of class cls.
-nb::object call_of(nb::handle cls) {
-    static PyObject* name = PyUnicode_InternFromString("__call__");
-    return get(cls, name);
-}
-
-// Whether obj(...) runs `call`.
-bool calls(nb::handle obj, PyObject* call) {
-    return call != nullptr && call_of(obj.type()).ptr() == call;
-}
-
-// The list a Python __call__ gets for these operands: the values, and the numbers.
-nb::list python_inputs(const Operands& x) {
-    nb::list out;
-    for (const auto& xi : x) out.append(xi.value ? wrap<double>(*xi.value) : nb::float_(xi.number));
     return out;
 }
 
-// Neuron.__call__ for a neuron of a layer.
-V call_neuron(nb::handle neuron, const Operands& x, std::vector<const V*>& weights) {
-    if (calls(neuron, nn_classes().neuron_call)) return apply_neuron(neuron, x, weights);
-    nb::object out = neuron(python_inputs(x));
-    return single_value(out, "a Neuron's __call__ result");
-}
-
-// Layer.__call__ for a list of Python Neurons, as C++ values.
-std::vector<V> apply_layer(nb::handle neurons, const Operands& x) {
-    std::vector<const V*> weights;
-    std::vector<V> out;
-    for (nb::handle n : as_list(neurons, "Layer.neurons"))
-        out.push_back(call_neuron(n, x, weights));
-    return out;
-}
-
-// Layer.__call__ for a layer of an MLP (a bare Value or a list of them).
-std::vector<V> call_layer(nb::handle layer, const Operands& x) {
-    if (calls(layer, nn_classes().layer_call))
-        return apply_layer(get(layer, attr_names().neurons), x);
-    nb::object out = layer(python_inputs(x));
-    if (Py_TYPE(out.ptr()) == py_type<double>) return {single_value(out, "")};
-    return values<double>(out, "a Layer's __call__ result");
-}
-
-Operands operands_of(const std::vector<V>& vs) {
-    Operands out;
-    out.reserve(vs.size());
-    for (const V& v : vs) out.push_back({&v, 0.0});
-    return out;
-}
-
-nb::list wrap_all(std::vector<V> vs) {
-    nb::list out;
-    for (V& v : vs) out.append(wrap<double>(std::move(v)));
-    return out;
-}
-
-// MLP.__call__'s result: a bare Value for one output, as micrograd's; with no layers, x
-// itself (micrograd's loop over the layers leaves it as it was).
-nb::object mlp_result(std::vector<V> out, std::size_t layers, nb::handle x) {
-    if (layers == 0) return nb::borrow(x);
+// The result of Layer.__call__ and MLP.__call__: a bare Value for one output, as micrograd's.
+nb::object layer_result(std::vector<V> out) {
     if (out.size() == 1) return wrap<double>(std::move(out[0]));
-    return wrap_all(std::move(out));
+    nb::list values;
+    for (V& v : out) values.append(wrap<double>(std::move(v)));
+    return values;
 }
 
-// MLP.__call__ reading every layer's and neuron's attributes; `in` holds x's items.
-nb::object mlp_forward(nb::handle layers, nb::handle x, Operands in) {
-    std::vector<V> out;
-    const nb::list all = as_list(layers, "MLP.layers");
-    for (nb::handle layer : all) {
-        out = call_layer(layer, in);
-        in = operands_of(out);
-    }
-    return mlp_result(std::move(out), nb::len(all), x);
-}
-
-// Bumped whenever an attribute of any nn.Module is assigned or deleted (model_changed(),
-// called by Module.__setattr__ and __delattr__): every ForwardPlan is then stale.
-std::uint64_t model_version = 1;
-
-// MLP.__call__ without reading any attribute: what mlp_forward reads (the layers' neurons,
-// and each neuron's w, b and nonlin), kept between calls and checked before each one. It
-// is used while no nn.Module attribute has been assigned since it was made and every list
-// it read (MLP.layers, each Layer.neurons, each Neuron.w) holds the same objects as then.
-// It keeps references to all of them, so "the same object" cannot be a new object at a
-// freed address. Only for models made of nn.Layer and nn.Neuron exactly (a subclass may
-// compute its attributes or have its own __call__) whose classes still have their own
-// __call__, with Value weights and a bool nonlin: any other model takes mlp_forward's
-// path, which reads every attribute at every call.
-class ForwardPlan {
+// MLP.__call__'s plan (nn.py's MLP._current_plan): the model's neurons as the core's
+// LayerParams, made from what Python hands it, with the lists Python read them from
+// (MLP.layers, each Layer.neurons, each Neuron.w) and nn's count of attribute changes
+// then. It is current while the count is the same and those lists hold the same objects;
+// it holds the lists and their items (the GC sees them: tp_traverse), so "the same
+// object" cannot be a new one at a freed address. A class's __call__ replaced is for
+// nn.py to check.
+class MLPPlan {
 public:
-    nb::object operator()(nb::handle layers, nb::handle x) {
-        nb::list xs = as_list(x, "MLP input");  // may run Python code: before the check
-        Operands in = operands<double>(xs, "MLP input");
-        if (!valid(layers) && !build(layers)) return mlp_forward(layers, x, std::move(in));
-        std::vector<V> out;
-        for (const std::vector<Planned>& layer : layers_) {
-            for (const Planned& n : layer) check_inputs(n.w.size(), in.size());
-            std::vector<V> next;
-            next.reserve(layer.size());
-            // One row of inputs for the whole layer, unless numbers must become new leaves
-            // for each neuron (micrograd's Value(xi)).
-            if (std::all_of(in.begin(), in.end(), [](const auto& x) { return x.value; })) {
-                const micrograd::NodeRow<double> shared(in.data(), in.size());
-                for (const Planned& n : layer)
-                    next.push_back(micrograd::neuron(n.w, *n.b, shared, n.relu));
-            } else {
-                for (const Planned& n : layer)
-                    next.push_back(micrograd::neuron(
-                        n.w, *n.b, micrograd::NodeRow<double>(in.data(), in.size()), n.relu));
+    MLPPlan(nb::handle lists, nb::handle layers, nb::handle parameters, std::uint64_t changes)
+        : changes_(changes) {
+        for (nb::handle list : as_list(lists, "lists")) {
+            if (!PyList_CheckExact(list.ptr()))
+                throw nb::type_error("MLPPlan: lists must be lists");
+            Watched& w = watched_.emplace_back(Watched{nb::borrow(list), {}});
+            for (nb::handle item : nb::borrow<nb::list>(list)) {
+                w.items.push_back(item.ptr());
+                keep_.push_back(nb::borrow(item));
             }
-            out = std::move(next);
-            in = operands_of(out);
         }
-        return mlp_result(std::move(out), layers_.size(), x);
+        for (nb::handle layer : as_list(layers, "layers")) layers_.push_back(layer_params(layer));
+        for (nb::handle p : as_list(parameters, "parameters")) {
+            item_value<double>(p, "MLPPlan: parameters");
+            parameters_.push_back(p.ptr());
+            keep_.push_back(nb::borrow(p));
+        }
+    }
+
+    // Whether nn counts `changes` attribute changes, as when the plan was made, and every
+    // list still holds the objects it held then.
+    bool current(std::uint64_t changes) const {
+        if (changes != changes_) return false;
+        for (const Watched& w : watched_)
+            if (!list_holds(w.list.ptr(), w.items)) return false;
+        return !watched_.empty();  // none after tp_clear
+    }
+
+    // MLP.__call__ if the plan is current (`changes` as in current()), else None.
+    nb::object operator()(nb::handle x, std::uint64_t changes) const {
+        if (!current(changes)) return nb::none();
+        nb::list xs = as_list(x, "MLP input");
+        const Operands in = operands<double>(xs, "MLP input");  // `xs` owns the values
+        if (layers_.empty()) return nb::borrow(x);  // micrograd's loop leaves x as it was
+        return layer_result(micrograd::mlp_forward(layers_, in.data(), in.size()));
+    }
+
+    nb::list parameters() const {
+        nb::list out = nb::steal<nb::list>(PyList_New(static_cast<Py_ssize_t>(parameters_.size())));
+        for (std::size_t i = 0; i < parameters_.size(); ++i)
+            PyList_SetItem(out.ptr(), static_cast<Py_ssize_t>(i), Py_NewRef(parameters_[i]));
+        return out;
+    }
+
+    static int traverse(PyObject* self, visitproc visit, void* arg) {
+        Py_VISIT(Py_TYPE(self));
+        if (!nb::inst_ready(self)) return 0;
+        const MLPPlan& plan = *nb::inst_ptr<MLPPlan>(self);
+        for (const Watched& w : plan.watched_) Py_VISIT(w.list.ptr());
+        for (const nb::object& o : plan.keep_) Py_VISIT(o.ptr());
+        return 0;
+    }
+
+    static int clear(PyObject* self) {
+        MLPPlan& plan = *nb::inst_ptr<MLPPlan>(self);
+        std::vector<Watched> watched = std::move(plan.watched_);
+        std::vector<nb::object> keep = std::move(plan.keep_);
+        plan.watched_.clear(), plan.keep_.clear(), plan.parameters_.clear();
+        return 0;  // the objects go here, with the plan consistent (and not current)
     }
 
 private:
-    struct Planned {
-        micrograd::NodeRow<double> w;
-        const V* b;  // in `biases_`
-        bool relu;
-    };
-    struct Seen {  // a list that was read, and its items then (`keep_` holds them)
+    struct Watched {
         nb::object list;
-        std::vector<PyObject*> items;
+        std::vector<PyObject*> items;  // held by keep_
     };
-
-    Seen& snapshot(nb::handle list) {
-        Seen& seen = seen_.emplace_back(Seen{nb::borrow(list), {}});
-        const Py_ssize_t n = list_size(list.ptr());
-        seen.items.reserve(static_cast<std::size_t>(n));
-        for (Py_ssize_t i = 0; i < n; ++i) {
-            keep_.push_back(nb::borrow(list_item(list.ptr(), i)));
-            seen.items.push_back(keep_.back().ptr());
-        }
-        return seen;
-    }
-
-    bool valid(nb::handle layers) const {
-        if (version_ != model_version || seen_.empty() || seen_[0].list.ptr() != layers.ptr() ||
-            !own_calls())
-            return false;
-        for (const Seen& s : seen_)
-            if (!list_holds(s.list.ptr(), s.items)) return false;
-        return true;
-    }
-
-    // nn.Neuron and nn.Layer have their own __call__ (not one assigned to the class since).
-    static bool own_calls() {
-        const NnClasses& classes = nn_classes();
-        return classes.neuron != nullptr && call_of(classes.neuron).ptr() == classes.neuron_call &&
-               call_of(classes.layer).ptr() == classes.layer_call;
-    }
-
-    // Reads the model; false when it is not one this plan can stand for.
-    bool build(nb::handle layers) {
-        version_ = 0;
-        seen_.clear();
-        keep_.clear();
-        layers_.clear();
-        const std::uint64_t version = model_version;
-        const NnClasses& classes = nn_classes();
-        if (!PyList_CheckExact(layers.ptr()) || !own_calls()) return false;
-        const std::vector<PyObject*> layer_objects = snapshot(layers).items;
-        for (PyObject* layer : layer_objects) {
-            if (reinterpret_cast<PyObject*>(Py_TYPE(layer)) != classes.layer) return false;
-            nb::object neurons = get(layer, attr_names().neurons);
-            if (!PyList_CheckExact(neurons.ptr())) return false;
-            const std::vector<PyObject*> neuron_objects = snapshot(neurons).items;
-            std::vector<Planned>& planned = layers_.emplace_back();
-            for (PyObject* neuron : neuron_objects) {
-                if (reinterpret_cast<PyObject*>(Py_TYPE(neuron)) != classes.neuron) return false;
-                const NeuronAttrs attrs = read_neuron(neuron);
-                if (!PyList_CheckExact(attrs.w.ptr()) || !PyBool_Check(attrs.nonlin.ptr()) ||
-                    Py_TYPE(attrs.b.ptr()) != py_type<double>)
-                    return false;
-                std::vector<const V*> weights;
-                for (PyObject* w : snapshot(attrs.w).items) {
-                    if (Py_TYPE(w) != py_type<double>) return false;
-                    weights.push_back(&nb::inst_ptr<PyValue<double>>(w)->v);
-                }
-                planned.push_back({micrograd::NodeRow<double>(weights.data(), weights.size()),
-                                   &nb::inst_ptr<PyValue<double>>(attrs.b)->v, attrs.relu});
-                keep_.push_back(attrs.b);
-            }
-        }
-        version_ = version;
-        return true;
-    }
-
-    std::uint64_t version_ = 0;     // model_version when built; 0: nothing built
-    std::vector<Seen> seen_;        // MLP.layers first
-    std::vector<nb::object> keep_;  // every object read
-    std::vector<std::vector<Planned>> layers_;
+    std::vector<Watched> watched_;
+    std::vector<nb::object> keep_;       // every item of the lists, and the parameters
+    std::vector<PyObject*> parameters_;  // held by keep_
+    std::vector<LayerParams> layers_;
+    std::uint64_t changes_;
 };
 
-// The plan of each live MLP, by object: an MLP's entry goes when it dies (the callback
-// of a weak reference to it, which the entry holds).
-struct PlanEntry {
-    nb::object weakref;
-    ForwardPlan plan;
-};
-
-std::unordered_map<PyObject*, std::unique_ptr<PlanEntry>>& plans() {
-    static auto* table = new std::unordered_map<PyObject*, std::unique_ptr<PlanEntry>>();
-    return *table;  // never destroyed, like the arenas
-}
-
-// MLP.__call__: the layers of `mlp` in turn on x, through its plan.
-nb::object mlp_call(nb::handle mlp, nb::handle x) {
-    static PyObject* layers = PyUnicode_InternFromString("layers");
-    auto& table = plans();
-    auto it = table.find(mlp.ptr());
-    if (it == table.end()) {
-        PyObject* key = mlp.ptr();
-        nb::object forget = nb::cpp_function([key](nb::handle) { plans().erase(key); });
-        PyObject* ref = PyWeakref_NewRef(key, forget.ptr());
-        if (ref == nullptr) {  // not weakly referenceable: no plan kept
-            PyErr_Clear();
-            return ForwardPlan()(get(mlp, layers), x);
-        }
-        it = table.emplace(key, std::make_unique<PlanEntry>(PlanEntry{nb::steal(ref), {}})).first;
-    }
-    return it->second->plan(get(mlp, layers), x);
-}
+PyType_Slot plan_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(MLPPlan::traverse)},
+                            {Py_tp_clear, reinterpret_cast<void*>(MLPPlan::clear)},
+                            {0, nullptr}};
 
 // Optimizer pickling: __reduce__ gives (class, constructor arguments, state), where the
 // arguments are the parameters (the Value objects themselves, so that pickling or
@@ -416,48 +212,42 @@ void set_optimizer_state(nb::handle state, const char* name, std::size_t size, R
 
 void bind_nn(nb::module_& m) {
     m.def(
-        "neuron_forward",
-        [](nb::handle neuron, nb::handle x) {
-            nb::list xs = as_list(x, "Neuron input");
-            std::vector<const V*> weights;
-            return wrap<double>(
-                apply_neuron(neuron, operands<double>(xs, "Neuron input"), weights));
-        },
-        "neuron"_a, "x"_a,
-        nb::sig("def neuron_forward(neuron: object, x: collections.abc.Iterable[Value | "
-                "typing.SupportsFloat]) "
-                "-> Value"),
-        "Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.");
-    m.def(
         "layer_forward",
         [](nb::handle neurons, nb::handle x) {
+            LayerParams layer = layer_params(neurons);
             nb::list xs = as_list(x, "Layer input");
-            return wrap_all(apply_layer(neurons, operands<double>(xs, "Layer input")));
+            const Operands in = operands<double>(xs, "Layer input");  // `xs` owns the values
+            return layer_result(micrograd::layer_forward(layer, in.data(), in.size()));
         },
         "neurons"_a, "x"_a,
-        nb::sig("def layer_forward(neurons: collections.abc.Iterable[object], "
-                "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> list[Value]"),
-        "Layer.__call__ in one call: every neuron on the same inputs.");
-    m.def("mlp_forward", &mlp_call, "mlp"_a, "x"_a,
-          nb::sig("def mlp_forward(mlp: object, x: collections.abc.Iterable[Value | "
-                  "typing.SupportsFloat]) -> Value | list[Value]"),
-          "MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for\n"
-          "several outputs; x itself when there are no layers, as micrograd). What it reads\n"
-          "from the model is kept for the next call while the model's structure stays the\n"
-          "same.");
-    m.def(
-        "register_nn",
-        [](nb::type_object neuron, nb::type_object layer) {
-            nn_classes() = {neuron.ptr(), call_of(neuron).release().ptr(), layer.ptr(),
-                            call_of(layer).release().ptr()};
-            neuron.release(), layer.release();
-            ++model_version;
-        },
-        "neuron"_a, "layer"_a,
-        "Called by micrograd_cpp.nn when it loads: its Neuron and Layer classes.");
-    m.def(
-        "model_changed", [] { ++model_version; },
-        "Called when a module's attribute changes: every ForwardPlan reads the model again.");
+        nb::sig(
+            "def layer_forward(neurons: collections.abc.Iterable[tuple["
+            "collections.abc.Iterable[Value | typing.SupportsFloat], "
+            "Value | typing.SupportsFloat, bool]], "
+            "x: collections.abc.Iterable[Value | typing.SupportsFloat]) -> Value | list[Value]"),
+        "micrograd's Layer.__call__ for neurons given as (w, b, nonlin): each one\n"
+        "sum((wi*xi ...), b), relu'd if nonlin; a bare Value for one neuron.");
+    nb::class_<MLPPlan>(m, "MLPPlan", nb::type_slots(plan_slots),
+                        "What MLP.__call__ computes from, kept between calls (nn.py).")
+        .def(nb::init<nb::handle, nb::handle, nb::handle, std::uint64_t>(), "lists"_a, "layers"_a,
+             "parameters"_a, "changes"_a,
+             nb::sig("def __init__(self, lists: collections.abc.Iterable[list[object]], "
+                     "layers: collections.abc.Iterable[collections.abc.Iterable[tuple["
+                     "collections.abc.Iterable[Value | typing.SupportsFloat], "
+                     "Value | typing.SupportsFloat, bool]]], "
+                     "parameters: collections.abc.Iterable[Value], changes: int) -> None"),
+             "The neurons of each layer as (w, b, nonlin), the model's parameters, the lists\n"
+             "they were read from, and nn's count of attribute changes then.")
+        .def("current", &MLPPlan::current, "changes"_a,
+             "Whether nn counts ``changes`` attribute changes, as when the plan was made,\n"
+             "and every list still holds the objects it held then.")
+        .def("__call__", &MLPPlan::operator(), "x"_a, "changes"_a,
+             nb::sig("def __call__(self, x: collections.abc.Iterable[Value | "
+                     "typing.SupportsFloat], changes: int) -> typing.Any"),
+             "The layers in turn on x: one Value, or a list for several outputs (x itself\n"
+             "when there are no layers, as micrograd); None when the plan is not current.")
+        .def("parameters", &MLPPlan::parameters, nb::sig("def parameters(self) -> list[Value]"),
+             "The model's parameters, in order.");
     m.def(
         "zero_grad",
         [](nb::handle params) { micrograd::zero_grad(values<double>(params, "parameters")); },

@@ -41,20 +41,21 @@ const micrograd::Value<T>& value_of(PyObject* o) {
     return nb::inst_ptr<PyValue<T>>(o)->v;
 }
 
-// A binary slot: `x op y` where x or y (or both) is a Value of this precision; the other
-// may be a number (a new leaf, as in micrograd). NotImplemented for anything else.
-template <class T, class Op>
-PyObject* binary_slot(PyObject* x, PyObject* y) noexcept {
-    return guarded([&]() -> nb::object {
-        if (Py_TYPE(x) == py_type<T>) {  // self op other
-            auto other = operand<T>(y);
-            return other ? wrap<T>(Op{}(value_of<T>(x), *other)) : not_implemented();
-        }
-        if (Py_TYPE(y) != py_type<T>) return not_implemented();
-        auto other = operand<T>(x);  // other op self
-        return other ? wrap<T>(Op{}(*other, value_of<T>(y))) : not_implemented();
-    });
-}
+// NumPy's ufunc for each operator. Value sets __array_ufunc__ = None, so that a NumPy
+// scalar or array returns NotImplemented for `x op v` at once and Python calls Value's
+// slot: `np.int64(-1) * v` (micrograd's loop over NumPy labels) is then one quick Value,
+// where NumPy's own object machinery takes ~4 us (~1 us with __array_priority__). Arrays
+// are then broadcast here (array_op), as NumPy would have without it.
+template <class Op>
+constexpr const char* ufunc = nullptr;
+template <>
+constexpr const char* ufunc<std::plus<>> = "add";
+template <>
+constexpr const char* ufunc<std::minus<>> = "subtract";
+template <>
+constexpr const char* ufunc<std::multiplies<>> = "multiply";
+template <>
+constexpr const char* ufunc<std::divides<>> = "true_divide";
 
 struct Power {
     template <class V>
@@ -62,6 +63,45 @@ struct Power {
         return pow(x, y);
     }
 };
+template <>
+constexpr const char* ufunc<Power> = "power";
+
+// `x op y` for a Value and a NumPy array (either side): the ufunc applies the op to each
+// item, with the Value inside a 0-d object array (NumPy takes no Value as an operand of
+// its own, by __array_ufunc__ = None). NotImplemented when the other is not an array
+// (NumPy is imported already if it is one).
+template <class T, class Op>
+nb::object array_op(PyObject* x, PyObject* y) {
+    const bool value_left = Py_TYPE(x) == py_type<T>;
+    nb::object numpy = nb::steal(PyImport_GetModule(nb::str("numpy").ptr()));
+    if (!numpy.is_valid()) {
+        if (PyErr_Occurred()) throw nb::python_error();
+        return not_implemented();
+    }
+    const int is_array = PyObject_IsInstance(value_left ? y : x, numpy.attr("ndarray").ptr());
+    if (is_array < 0) throw nb::python_error();
+    if (!is_array) return not_implemented();
+    nb::object box = numpy.attr("empty")(nb::tuple(), "dtype"_a = "object");
+    box[nb::tuple()] = nb::handle(value_left ? x : y);
+    return numpy.attr(ufunc<Op>)(value_left ? box : nb::handle(x),
+                                 value_left ? nb::handle(y) : box);
+}
+
+// A binary slot: `x op y` where x or y (or both) is a Value of this precision; the other
+// may be a number (a new leaf, as in micrograd) or a NumPy array (array_op).
+// NotImplemented for anything else.
+template <class T, class Op>
+PyObject* binary_slot(PyObject* x, PyObject* y) noexcept {
+    return guarded([&]() -> nb::object {
+        if (Py_TYPE(x) == py_type<T>) {  // self op other
+            auto other = operand<T>(y);
+            return other ? wrap<T>(Op{}(value_of<T>(x), *other)) : array_op<T, Op>(x, y);
+        }
+        if (Py_TYPE(y) != py_type<T>) return not_implemented();
+        auto other = operand<T>(x);  // other op self
+        return other ? wrap<T>(Op{}(*other, value_of<T>(y))) : array_op<T, Op>(x, y);
+    });
+}
 
 // x ** y: a number exponent makes micrograd's '**k' node; pow() with a modulus is not ours.
 template <class T>
@@ -72,7 +112,7 @@ PyObject* power_slot(PyObject* x, PyObject* y, PyObject* modulus) noexcept {
             if (auto k = scalar_operand(y))
                 return wrap<T>(value_of<T>(x).pow_constant(static_cast<T>(*k), is_integer(y)));
             auto other = operand<T>(y);  // the other precision: its TypeError
-            return other ? wrap<T>(pow(value_of<T>(x), *other)) : not_implemented();
+            return other ? wrap<T>(pow(value_of<T>(x), *other)) : array_op<T, Power>(x, y);
         });
     }
     return binary_slot<T, Power>(x, y);
@@ -224,10 +264,27 @@ void track(PyObject* self) {
     if (!PyObject_GC_IsTracked(self)) PyObject_GC_Track(self);
 }
 
+// v.data and v.grad, read and written for every parameter in micrograd's training loop,
+// are answered before Python's generic lookup, which finds the properties (kept for
+// help() and the stubs) at about twice the cost. Attribute names in code are interned,
+// so a pointer comparison finds them; any other string takes the generic path.
+struct HotNames {
+    PyObject* data = PyUnicode_InternFromString("data");
+    PyObject* grad = PyUnicode_InternFromString("grad");
+};
+
+const HotNames& hot_names() {
+    static const auto* names = new HotNames();  // never freed, like the Python strings
+    return *names;
+}
+
 // Attributes set on a value (v.foo = 1) live with its node (Extras::dict); Python's own
-// lookup comes first, so data, grad, label and the methods cost nothing more.
+// lookup comes first, so label and the methods cost nothing more.
 template <class T>
 PyObject* getattro_slot(PyObject* self, PyObject* name) noexcept {
+    const HotNames& hot = hot_names();
+    if (name == hot.data) return PyFloat_FromDouble(value_of<T>(self).data());
+    if (name == hot.grad) return PyFloat_FromDouble(value_of<T>(self).grad());
     PyObject* found = PyObject_GenericGetAttr(self, name);
     if (found != nullptr || !PyErr_ExceptionMatches(PyExc_AttributeError)) return found;
     micrograd::Node<T>* n = node_of<T>(self);
@@ -257,6 +314,13 @@ PyObject* getattro_slot(PyObject* self, PyObject* name) noexcept {
 
 template <class T>
 int setattro_slot(PyObject* self, PyObject* name, PyObject* value) noexcept {
+    const HotNames& hot = hot_names();
+    if ((name == hot.data || name == hot.grad) && value != nullptr && PyFloat_CheckExact(value)) {
+        micrograd::Value<T>& v = nb::inst_ptr<PyValue<T>>(self)->v;
+        const T x = static_cast<T>(PyFloat_AS_DOUBLE(value));
+        name == hot.data ? v.set_data(x) : v.set_grad(x);
+        return 0;  // anything else takes the properties' setters and their errors
+    }
     if (PyObject_GenericSetAttr(self, name, value) == 0) return 0;
     if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
     // The type's own attributes (a read-only property, a method) keep their error.
@@ -376,6 +440,7 @@ void bind_value(nb::module_& m, const char* doc) {
     auto c = nb::class_<Self>(m, Names<T>::cls, doc, nb::is_final(), nb::type_slots(value_slots<T>),
                               nb::pooled(1024));
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
+    c.attr("__array_ufunc__") = nb::none();  // NumPy operands defer to Value (see ufunc)
 
     micrograd::detail::context<T>().on_free = &drop_extras<T>;
     micrograd::detail::context<T>().custom_backward = &custom_backward<T>;

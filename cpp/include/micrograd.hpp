@@ -6,6 +6,7 @@
 #include "micrograd/fused.hpp"
 #include "micrograd/graph.hpp"
 #include "micrograd/losses.hpp"
+#include "micrograd/mlp.hpp"
 #include "micrograd/node.hpp"
 #include "micrograd/ops.hpp"
 #include "micrograd/optim.hpp"

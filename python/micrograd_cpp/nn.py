@@ -46,20 +46,33 @@ _FORMAT = "micrograd_cpp.parameters"
 _FORMAT_VERSION = 1
 
 
+# Assignments and deletions of any module's attributes so far: an MLP's plan (MLP._plan)
+# is current only while this stays what it was when the plan was made.
+_changes = 0
+
+
 class Module:
     """Base class: anything with parameters. Subclasses override ``parameters()``."""
 
-    # MLP.__call__ keeps what it reads from a model between calls (a plan, in C++, dropped
-    # with the MLP); it checks the lists it read (layers, neurons, w) for changes itself,
-    # and is told here when any module's attribute is assigned or deleted. (A change made
+    # An MLP keeps what it read from its layers and neurons between calls (MLP._plan), and
+    # reads them again once any module's attribute is assigned or deleted. (A change made
     # behind these, e.g. through vars(module), is not seen.)
     def __setattr__(self, name: str, value: Any) -> None:
+        global _changes
         object.__setattr__(self, name, value)
-        _core.model_changed()
+        _changes += 1
 
     def __delattr__(self, name: str) -> None:
+        global _changes
         object.__delattr__(self, name)
-        _core.model_changed()
+        _changes += 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling and copying: the attributes, less an MLP's plan (it is made again)."""
+        state = self.__dict__.copy()
+        state.pop("_plan", None)
+        state.pop("_plan_changes", None)
+        return state
 
     def zero_grad(self) -> None:
         """Set the grad of every parameter to 0 (one C++ call)."""
@@ -227,7 +240,9 @@ class Neuron(Module):
         self.nonlin = nonlin
 
     def __call__(self, x: Sequence[Input]) -> Value:
-        return _core.neuron_forward(self, x)
+        out = _core.layer_forward([(self.w, self.b, self.nonlin)], x)
+        assert isinstance(out, Value)  # one neuron: one Value
+        return out
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
@@ -251,8 +266,12 @@ class Layer(Module):
         self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
-        out = _core.layer_forward(self.neurons, x)
-        return out[0] if len(out) == 1 else out
+        neurons = self.neurons
+        if Neuron.__call__ is _NEURON_CALL and all(type(n) is Neuron for n in neurons):
+            # One C++ call; the neurons share one row of inputs.
+            return _core.layer_forward([(n.w, n.b, n.nonlin) for n in neurons], x)
+        outs = [n(x) for n in neurons]  # micrograd's own loop
+        return outs[0] if len(outs) == 1 else outs
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
@@ -277,11 +296,43 @@ class MLP(Module):
         ]
 
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
-        # One C++ call for all layers, through a plan of this model kept between calls.
-        return _core.mlp_forward(self, x)
+        plan = self.__dict__.get("_plan")
+        if plan is not None and Neuron.__call__ is _NEURON_CALL and Layer.__call__ is _LAYER_CALL:
+            out = plan(x, _changes)  # one C++ call for all layers; None: not current
+            if out is not None:
+                return out  # type: ignore[no-any-return]
+        plan = self._current_plan()
+        if plan is None:  # micrograd's own loop
+            for layer in self.layers:
+                x = layer(x)
+            return x  # type: ignore[return-value]
+        return plan(x, _changes)  # type: ignore[no-any-return]
 
     def parameters(self) -> list[Value]:
-        return [p for layer in self.layers for p in layer.parameters()]
+        plan = self._current_plan()
+        if plan is None:
+            return [p for layer in self.layers for p in layer.parameters()]
+        return plan.parameters()
+
+    def _current_plan(self) -> _core.MLPPlan | None:
+        """What ``__call__`` and ``parameters()`` compute from, kept between calls in
+        ``_plan`` while nn's classes have their own ``__call__`` and ``parameters`` and the
+        plan is current (``MLPPlan.current``: no module's attribute has changed, and the
+        lists it read hold the same objects). None for a model it cannot stand for (kept
+        until a module's attribute changes): then micrograd's own loops run."""
+        plan = self.__dict__.get("_plan")
+        if (
+            self.__dict__.get("_plan_changes") == _changes
+            and Neuron.__call__ is _NEURON_CALL
+            and Layer.__call__ is _LAYER_CALL
+            and Neuron.parameters is _NEURON_PARAMETERS
+            and Layer.parameters is _LAYER_PARAMETERS
+            and (plan is None or plan.current(_changes))
+        ):
+            return plan  # type: ignore[no-any-return]
+        plan = _plan(self)
+        self.__dict__.update(_plan=plan, _plan_changes=_changes)  # not attribute changes
+        return plan
 
     def shapes(self) -> list[list[int]]:
         return [s for layer in self.layers for s in layer.shapes()]
@@ -293,9 +344,41 @@ class MLP(Module):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
 
-# Layers call their neurons, and MLPs their layers, in C++ where these classes' own
-# __call__ would run, and through Python for a subclass that overrides it.
-_core.register_nn(Neuron, Layer)
+_NEURON_CALL = Neuron.__call__
+_LAYER_CALL = Layer.__call__
+_NEURON_PARAMETERS = Neuron.parameters
+_LAYER_PARAMETERS = Layer.parameters
+
+
+def _plan(mlp: MLP) -> _core.MLPPlan | None:
+    """The plan of an MLP made of ``Layer`` and ``Neuron`` exactly (a subclass may compute
+    its attributes, or call and count its parameters its own way), in plain lists, with
+    Value weights and biases and a bool ``nonlin``; None for any other."""
+    layers = mlp.__dict__.get("layers")
+    if type(layers) is not list or mlp.layers is not layers:
+        return None
+    lists: list[list[Any]] = [layers]
+    spec: list[list[tuple[list[Value], Value, bool]]] = []
+    params: list[Value] = []
+    for layer in layers:
+        neurons = layer.__dict__.get("neurons") if type(layer) is Layer else None
+        if type(neurons) is not list:
+            return None
+        lists.append(neurons)
+        spec.append([])
+        for n in neurons:
+            if type(n) is not Neuron:
+                return None
+            w, b, nonlin = n.w, n.b, n.nonlin
+            if type(w) is not list or type(b) is not Value or type(nonlin) is not bool:
+                return None
+            if any(type(p) is not Value for p in w):
+                return None
+            lists.append(w)
+            spec[-1].append((w, b, nonlin))
+            params += w
+            params.append(b)
+    return _core.MLPPlan(lists, spec, params, _changes)
 
 
 def hinge_loss(scores: Iterable[Value], labels: Iterable[Number]) -> Value:

@@ -3,7 +3,7 @@ C++ core of micrograd_cpp: scalar reverse-mode autograd on an arena of nodes.
 """
 
 from collections.abc import Callable, Iterable
-from typing import SupportsFloat, SupportsIndex
+from typing import Any, SupportsFloat, SupportsIndex
 
 
 class Value:
@@ -62,6 +62,8 @@ class Value:
 
     def __rtruediv__(self, other: Value | SupportsFloat, /) -> Value:
         """other / self, other a number (it becomes a leaf)."""
+
+    __array_ufunc__: None = None
 
     @property
     def label(self) -> str:
@@ -221,6 +223,8 @@ class Value32:
     def __rtruediv__(self, other: Value32 | SupportsFloat, /) -> Value32:
         """other / self, other a number (it becomes a leaf)."""
 
+    __array_ufunc__: None = None
+
     @property
     def label(self) -> str:
         """
@@ -323,31 +327,35 @@ class Value32:
         nothing with it; values copied in the same deepcopy stay one graph.
         """
 
-def neuron_forward(neuron: object, x: Iterable[Value | SupportsFloat]) -> Value:
+def layer_forward(neurons: Iterable[tuple[Iterable[Value | SupportsFloat], Value | SupportsFloat, bool]], x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
     """
-    Neuron.__call__ in one call: sum((wi*xi ...), b), relu'd if neuron.nonlin.
-    """
-
-def layer_forward(neurons: Iterable[object], x: Iterable[Value | SupportsFloat]) -> list[Value]:
-    """Layer.__call__ in one call: every neuron on the same inputs."""
-
-def mlp_forward(mlp: object, x: Iterable[Value | SupportsFloat]) -> Value | list[Value]:
-    """
-    MLP.__call__ in one call: mlp.layers in turn on x (one Value, or a list for
-    several outputs; x itself when there are no layers, as micrograd). What it reads
-    from the model is kept for the next call while the model's structure stays the
-    same.
+    micrograd's Layer.__call__ for neurons given as (w, b, nonlin): each one
+    sum((wi*xi ...), b), relu'd if nonlin; a bare Value for one neuron.
     """
 
-def register_nn(neuron: type, layer: type) -> None:
-    """
-    Called by micrograd_cpp.nn when it loads: its Neuron and Layer classes.
-    """
+class MLPPlan:
+    """What MLP.__call__ computes from, kept between calls (nn.py)."""
 
-def model_changed() -> None:
-    """
-    Called when a module's attribute changes: every ForwardPlan reads the model again.
-    """
+    def __init__(self, lists: Iterable[list[object]], layers: Iterable[Iterable[tuple[Iterable[Value | SupportsFloat], Value | SupportsFloat, bool]]], parameters: Iterable[Value], changes: int) -> None:
+        """
+        The neurons of each layer as (w, b, nonlin), the model's parameters, the lists
+        they were read from, and nn's count of attribute changes then.
+        """
+
+    def current(self, changes: int) -> bool:
+        """
+        Whether nn counts ``changes`` attribute changes, as when the plan was made,
+        and every list still holds the objects it held then.
+        """
+
+    def __call__(self, x: Iterable[Value | SupportsFloat], changes: int) -> Any:
+        """
+        The layers in turn on x: one Value, or a list for several outputs (x itself
+        when there are no layers, as micrograd); None when the plan is not current.
+        """
+
+    def parameters(self) -> list[Value]:
+        """The model's parameters, in order."""
 
 def zero_grad(params: Iterable[Value]) -> None:
     """Set the grad of every value in params to 0."""
