@@ -170,13 +170,18 @@ inline bool is_integer(nb::handle h) {
     return PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PyFloat_Check(h.ptr()));
 }
 
-// `what` names the argument in the error, e.g. "Value.data".
-template <class T>
-T real_or_throw(nb::handle h, const std::string& what) {
-    if (auto d = as_real(h)) return static_cast<T>(*d);
+// The TypeError for h where a real number was expected; `what` names the argument, e.g.
+// "Value.data".
+[[noreturn]] inline void throw_not_real(nb::handle h, const std::string& what) {
     throw nb::type_error((what + " must be a real number (int, float or a NumPy scalar), not '" +
                           py_type_name(h) + "'")
                              .c_str());
+}
+
+template <class T>
+T real_or_throw(nb::handle h, const std::string& what) {
+    if (auto d = as_real(h)) return static_cast<T>(*d);
+    throw_not_real(h, what);
 }
 
 // The other operand of a binary op: a value of the same precision, or a number (which

@@ -315,11 +315,17 @@ PyObject* getattro_slot(PyObject* self, PyObject* name) noexcept {
 template <class T>
 int setattro_slot(PyObject* self, PyObject* name, PyObject* value) noexcept {
     const HotNames& hot = hot_names();
-    if ((name == hot.data || name == hot.grad) && value != nullptr && PyFloat_CheckExact(value)) {
-        micrograd::Value<T>& v = nb::inst_ptr<PyValue<T>>(self)->v;
-        const T x = static_cast<T>(PyFloat_AS_DOUBLE(value));
-        name == hot.data ? v.set_data(x) : v.set_grad(x);
-        return 0;  // anything else takes the properties' setters and their errors
+    if ((name == hot.data || name == hot.grad) && value != nullptr) {
+        PyObject* done = guarded([&] {
+            const std::optional<double> x = as_real(value);
+            if (!x) throw_not_real(value, std::string(Names<T>::cls) + "." + nb::str(name).c_str());
+            micrograd::Value<T>& v = nb::inst_ptr<PyValue<T>>(self)->v;
+            name == hot.data ? v.set_data(static_cast<T>(*x)) : v.set_grad(static_cast<T>(*x));
+            return nb::none();
+        });
+        if (done == nullptr) return -1;
+        Py_DECREF(done);
+        return 0;
     }
     if (PyObject_GenericSetAttr(self, name, value) == 0) return 0;
     if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;

@@ -100,3 +100,26 @@ def test_neuron_written_with_numpy_matches_micrograd() -> None:
     ours = (np.array([mg.Value(a) for a in w]) * np.array([mg.Value(b) for b in x])).sum()
     theirs = (np.array([MGValue(a) for a in w]) * np.array([MGValue(b) for b in x])).sum()
     assert ours.data == theirs.data
+
+
+def test_numpy_scalar_operands_give_a_value_in_micrograds_loop() -> None:
+    """micrograd's demo writes `(1 + -yi*scorei).relu()` with NumPy int labels."""
+    labels = np.array([1, -1, 1])
+    scores, mscores = [mg.Value(x) for x in DATA], [MGValue(x) for x in DATA]
+    ours = [(1 + -yi * s).relu() for yi, s in zip(labels, scores, strict=True)]
+    theirs = [(1 + -yi * s).relu() for yi, s in zip(labels, mscores, strict=True)]
+    assert all(type(o) is mg.Value for o in ours)
+    assert [o.data for o in ours] == [float(t.data) for t in theirs]
+
+
+def test_what_numpy_refuses() -> None:
+    """Value sets __array_ufunc__ = None, so that NumPy scalars hand `x op v` to Value at
+    once: NumPy then takes no Value as a ufunc operand of its own, and an in-place op of
+    an array with a Value (which NumPy does not hand over) says so. Arrays of Values,
+    and `arr = arr * v`, work as above."""
+    arr, v = objects(mg.Value), mg.Value(2.0)
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        np.exp(v)
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        arr *= v
+    assert [o.data for o in np.exp(arr)] == [o.exp().data for o in objects(mg.Value)]

@@ -316,18 +316,20 @@ class MLP(Module):
 
     def _current_plan(self) -> _core.MLPPlan | None:
         """What ``__call__`` and ``parameters()`` compute from, kept between calls in
-        ``_plan`` while nn's classes have their own ``__call__`` and ``parameters`` and the
-        plan is current (``MLPPlan.current``: no module's attribute has changed, and the
-        lists it read hold the same objects). None for a model it cannot stand for (kept
-        until a module's attribute changes): then micrograd's own loops run."""
-        plan = self.__dict__.get("_plan")
-        if (
-            self.__dict__.get("_plan_changes") == _changes
-            and Neuron.__call__ is _NEURON_CALL
+        ``_plan`` while it is current (``MLPPlan.current``: no module's attribute has
+        changed, and the lists it read hold the same objects). None, and then micrograd's
+        own loops run, while a method of Neuron or Layer is replaced on the class, or for a
+        model the plan cannot stand for (until a module's attribute changes)."""
+        if not (
+            Neuron.__call__ is _NEURON_CALL
             and Layer.__call__ is _LAYER_CALL
             and Neuron.parameters is _NEURON_PARAMETERS
             and Layer.parameters is _LAYER_PARAMETERS
-            and (plan is None or plan.current(_changes))
+        ):
+            return None  # a method replaced on the class: until it is put back
+        plan = self.__dict__.get("_plan")
+        if self.__dict__.get("_plan_changes") == _changes and (
+            plan is None or plan.current(_changes)
         ):
             return plan  # type: ignore[no-any-return]
         plan = _plan(self)
