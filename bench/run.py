@@ -14,6 +14,7 @@ import datetime
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import platform
 import shlex
@@ -48,7 +49,8 @@ TORCH = ("torch-scalar", "torch-batched")
 SLOW = (*MICROGRAD, "torch-scalar")  # too slow for 100 moons steps or 10^7 nodes
 GRAPH = "micrograd-cpp-graph"  # runs moons, digits and capture only
 DIGITS = (*MICROGRAD, "micrograd-cpp", GRAPH, "torch-batched")
-WORKLOADS = ("ops", "moons", "deep", "wide", "digits", "capture")
+WORKLOADS = ("ops", "attrs", "leaf", "moons", "notebook", "deep", "wide", "digits", "capture")
+NOTEBOOK = (*MICROGRAD, "micrograd-cpp")  # micrograd's own loop, on either library
 # Why SLOW engines stop at 10^6 steps of the deep chain (B/op node measured at 10^6).
 SKIPPED_10_7 = {
     "micrograd": "not run: at ~1,560 B/op node, 2·10⁷ op nodes need ~31 GB (24 GB here)",
@@ -159,9 +161,18 @@ def plan_cases(plan: Plan, engines: list[str], core: Path | None, data: Path) ->
     for variant in ("fwd", "fwd+bwd"):
         for e in scalar:
             add("ops", variant, e, [f"ops-{variant}", str(plan.ops_ms)])
+    for e in python:
+        if e in NOTEBOOK:
+            add("attrs", "", e, ["attrs", str(plan.ops_ms)])
+            for kind in ("float", "np.float64"):
+                add("leaf", kind, e, [f"leaf-{kind}", str(plan.ops_ms)])
     for e in python + cores:
         steps = plan.slow_steps if e in SLOW else plan.steps
         add("moons", "", e, ["moons", str(steps)] + ([str(data)] if e in cores else []))
+    for e in python:
+        if e in NOTEBOOK:
+            steps = plan.slow_steps if e in SLOW else plan.steps
+            add("notebook", "", e, ["notebook", str(steps)])
     for n in sorted(set(plan.deep) | set(plan.core_deep)):
         for e in scalar + cores:
             if e in ("torch-batched", "core-tape-fused", "core-replay"):  # no deep chain here
@@ -289,6 +300,21 @@ class Table:
                 and row.first["steps"] == 100
                 and row.first["loss"] == FINAL_LOSS,
             )
+        if c.engine == "micrograd-cpp" and c.workload == "notebook" and self.has("micrograd-nogc"):
+            x = self.speedup(row, "micrograd-nogc") or 0.0
+            return (
+                "≥ 350× micrograd GC off, loss = micrograd's at step 100",
+                ran and x >= 350 and row.first["steps"] == 100 and row.first["loss"] == FINAL_LOSS,
+            )
+        if c.engine == "micrograd-cpp" and c.workload == "attrs" and self.has("micrograd-nogc"):
+            x = 1 / (self.speedup(row, "micrograd-nogc") or math.inf)
+            return f"≤ 1.5× micrograd GC off (is {x:.2f}×)", ran and x <= 1.5
+        if c.engine == "micrograd-cpp" and c.label == "leaf np.float64":
+            floats = self.by_key.get(("leaf float", c.engine))
+            if floats is None or not floats.runs or not row.runs:
+                return "≤ 1.3× Value(0.5)", False
+            x = row.median("ns") / floats.median("ns")
+            return f"≤ 1.3× Value(0.5) (is {x:.2f}×)", ran and x <= 1.3
         if c.engine == "micrograd-cpp" and c.workload == "deep":
             n = int(c.command[-1]) if c.command else 0
             if n < 10**5:

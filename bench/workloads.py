@@ -1,9 +1,10 @@
 """One measurement in a fresh interpreter: ``python bench/workloads.py ENGINE WORKLOAD SIZE``.
 
 ENGINE is one of ``ENGINES``; WORKLOAD and SIZE are
-``ops-fwd MS`` / ``ops-fwd+bwd MS`` (run whole batches of iterations for at least MS ms),
-``moons STEPS``, ``deep N``, ``wide N``, ``digits EPOCHS``, and ``capture-moons 1``,
-``capture-digits 1``, ``capture-deep N``. Prints one JSON object (``Result``) on stdout.
+``ops-fwd MS`` / ``ops-fwd+bwd MS``, ``attrs MS``, ``leaf-float MS`` / ``leaf-np.float64 MS``
+(run whole batches of iterations for at least MS ms), ``moons STEPS``, ``notebook STEPS``,
+``deep N``, ``wide N``, ``digits EPOCHS``, and ``capture-moons 1``, ``capture-digits 1``,
+``capture-deep N``. Prints one JSON object (``Result``) on stdout.
 run.py starts one such process per measurement, so the peak memory is this workload's alone.
 """
 
@@ -146,12 +147,26 @@ def backward(root: Any, depth: int, *gradient: Any) -> str:
 # ---------------------------------------------------------------- ops
 
 
+def for_at_least(
+    run: Callable[[int], None], budget_ms: int, batch: int = BATCH
+) -> tuple[int, Span]:
+    """``run(batch)`` once to warm up, then timed in batches for at least ``budget_ms``:
+    the iterations timed, and their span."""
+    run(batch)
+    iterations = 0
+    with Span() as span:
+        deadline = time.perf_counter() + budget_ms / 1000
+        while iterations == 0 or time.perf_counter() < deadline:
+            run(batch)
+            iterations += batch
+    return iterations, span
+
+
 def ops(
     a: Any, b: Any, with_backward: bool, budget_ms: int, lanes: int = 1, *gradient: Any
 ) -> Result:
     """Per iteration ``c = a*b + a**2; d = (c*2 + 1).relu(); e = d - a/b`` (8 operator calls),
     plus ``e.backward()`` when asked, for at least ``budget_ms`` after a warm-up batch."""
-    batch = max(1, BATCH // lanes)
 
     def run(iterations: int) -> None:
         for _ in range(iterations):
@@ -161,13 +176,7 @@ def ops(
             if with_backward:
                 e.backward(*gradient)
 
-    run(batch)
-    iterations = 0
-    with Span() as span:
-        deadline = time.perf_counter() + budget_ms / 1000
-        while iterations == 0 or time.perf_counter() < deadline:
-            run(batch)
-            iterations += batch
+    iterations, span = for_at_least(run, budget_ms, max(1, BATCH // lanes))
     count = iterations * lanes * OPS_PER_ITERATION
     return Result(span.ns / count, "op", count, span.bytes)
 
@@ -182,6 +191,49 @@ def ops_batched(with_backward: bool, budget_ms: int) -> Result:
     result = ops(a, b, with_backward, budget_ms, LANES, torch.ones(LANES, dtype=torch.float64))
     result.note = f"tensors of {LANES:,} elements; an op is one element of one op"
     return result
+
+
+def attributes(leaf: Leaf, budget_ms: int) -> Result:
+    """``v.data`` and ``v.grad`` read and written, as micrograd's update loop does: per
+    iteration ``x = v.data; v.data = x; g = v.grad; v.grad = g``, four times (16 accesses)."""
+    v = leaf(0.5)
+
+    def run(iterations: int) -> None:
+        for _ in range(iterations):
+            x = v.data
+            v.data = x
+            g = v.grad
+            v.grad = g
+            x = v.data
+            v.data = x
+            g = v.grad
+            v.grad = g
+            x = v.data
+            v.data = x
+            g = v.grad
+            v.grad = g
+            x = v.data
+            v.data = x
+            g = v.grad
+            v.grad = g
+
+    iterations, span = for_at_least(run, budget_ms)
+    return Result(span.ns / (16 * iterations), "access", 16 * iterations, span.bytes)
+
+
+def leaves(leaf: Leaf, kind: str, budget_ms: int) -> Result:
+    """``Value(x)`` for a Python float or a NumPy float64 x (what iterating a NumPy row
+    gives, as micrograd's ``list(map(Value, xrow))``): eight per iteration, each dropped."""
+    import numpy as np
+
+    x = np.float64(0.5) if kind == "np.float64" else 0.5
+
+    def run(iterations: int) -> None:
+        for _ in range(iterations):
+            leaf(x), leaf(x), leaf(x), leaf(x), leaf(x), leaf(x), leaf(x), leaf(x)
+
+    iterations, span = for_at_least(run, budget_ms)
+    return Result(span.ns / (8 * iterations), "leaf", 8 * iterations, span.bytes)
 
 
 # ---------------------------------------------------------------- deep, wide
@@ -255,10 +307,16 @@ def learning_rate(k: int) -> float:
     return 1.0 - 0.9 * k / 100
 
 
-def moons_micrograd() -> Step:
-    """micrograd's demo step, as tests/reference/make_moons_reference.py runs it."""
-    from micrograd.engine import Value
-    from micrograd.nn import MLP
+def notebook(engine: str) -> Step:
+    """micrograd's demo step as its notebook (and tests/reference/make_moons_reference.py)
+    writes it, accuracy included, on micrograd's Value and MLP or, with that one import
+    changed, micrograd_cpp's."""
+    if engine == "micrograd-cpp":
+        from micrograd_cpp import Value
+        from micrograd_cpp.nn import MLP
+    else:
+        from micrograd.engine import Value  # type: ignore[assignment]
+        from micrograd.nn import MLP  # type: ignore[assignment]
 
     X, y = make_moons_data()
     random.seed(SEED)
@@ -271,6 +329,8 @@ def moons_micrograd() -> Step:
         data_loss = sum(margins) * (1.0 / len(margins))
         reg_loss = ALPHA * sum(p * p for p in model.parameters())
         total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores, strict=True)]
+        assert 0 <= sum(accuracy) <= len(accuracy)
         model.zero_grad()
         total_loss.backward()
         for p in model.parameters():
@@ -278,6 +338,11 @@ def moons_micrograd() -> Step:
         return float(total_loss.data)
 
     return step
+
+
+def moons_micrograd() -> Step:
+    """micrograd's demo step, as its notebook writes it."""
+    return notebook("micrograd")
 
 
 def moons_micrograd_cpp_model() -> tuple[Callable[[], Any], Any]:
@@ -423,9 +488,10 @@ MOONS: dict[str, Callable[[], Step]] = {
 }
 
 
-def moons(engine: str, steps: int) -> Result:
-    """Train for ``steps`` steps; the loss of the last one is checked against micrograd's."""
-    step = MOONS[engine]()
+def moons(engine: str, steps: int, in_notebook: bool = False) -> Result:
+    """Train for ``steps`` steps; the loss of the last one is checked against micrograd's.
+    ``in_notebook``: micrograd's notebook loop, on the engine's Value and MLP."""
+    step = notebook(engine) if in_notebook else MOONS[engine]()
     with Span() as span:
         losses = [step(k) for k in range(steps)]
     ref = reference()["loss"][steps - 1]
@@ -679,8 +745,12 @@ def capture(what: str, n: int) -> Result:
 
 
 def measure(engine: str, workload: str, size: int) -> Result:
-    if workload == "moons":
-        return moons(engine, size)
+    if workload in ("moons", "notebook"):
+        return moons(engine, size, in_notebook=workload == "notebook")
+    if workload == "attrs":
+        return attributes(scalar_leaf(engine), size)
+    if workload.startswith("leaf-"):
+        return leaves(scalar_leaf(engine), workload.removeprefix("leaf-"), size)
     if workload == "digits":
         return digits(engine, size)
     if workload.startswith("capture-") and engine == "micrograd-cpp-graph":
