@@ -295,8 +295,10 @@ class MLP(Module):
             Layer(sz[i], sz[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))
         ]
 
+    _plan: _core.MLPPlan | None = None  # see _current_plan
+
     def __call__(self, x: Sequence[Input]) -> Value | list[Value]:
-        plan = self.__dict__.get("_plan")
+        plan = self._plan
         if plan is not None and Neuron.__call__ is _NEURON_CALL and Layer.__call__ is _LAYER_CALL:
             out = plan(x, _changes)  # one C++ call for all layers; None: not current
             if out is not None:
@@ -327,7 +329,7 @@ class MLP(Module):
             and Layer.parameters is _LAYER_PARAMETERS
         ):
             return None  # a method replaced on the class: until it is put back
-        plan = self.__dict__.get("_plan")
+        plan = self._plan
         if self.__dict__.get("_plan_changes") == _changes and (
             plan is None or plan.current(_changes)
         ):
