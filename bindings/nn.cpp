@@ -112,7 +112,11 @@ public:
         return !watched_.empty();  // none after tp_clear
     }
 
-    // MLP.__call__ if the plan is current (`changes` as in current()), else None.
+    // MLP.__call__ if the plan is current (`changes` as in current()), else None, before x
+    // is read: reading it may consume it (a generator), and the caller tries again with a
+    // new plan. (Code run while x is read, e.g. an item's __float__, may change the model:
+    // the call computes with the model as it was when it began, whose objects the plan
+    // holds.)
     nb::object operator()(nb::handle x, std::uint64_t changes) const {
         if (!current(changes)) return nb::none();
         nb::list xs = as_list(x, "MLP input");

@@ -15,7 +15,7 @@ import math
 import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, SupportsFloat, SupportsIndex
+from typing import Any, SupportsFloat, SupportsIndex, cast
 
 from . import _core
 from ._core import SGD, Adam
@@ -240,9 +240,7 @@ class Neuron(Module):
         self.nonlin = nonlin
 
     def __call__(self, x: Sequence[Input]) -> Value:
-        out = _core.layer_forward([(self.w, self.b, self.nonlin)], x)
-        assert isinstance(out, Value)  # one neuron: one Value
-        return out
+        return cast(Value, _core.layer_forward([(self.w, self.b, self.nonlin)], x))
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
@@ -334,7 +332,7 @@ class MLP(Module):
             plan is None or plan.current(_changes)
         ):
             return plan  # type: ignore[no-any-return]
-        plan = _plan(self)
+        plan = _make_plan(self)
         self.__dict__.update(_plan=plan, _plan_changes=_changes)  # not attribute changes
         return plan
 
@@ -354,7 +352,7 @@ _NEURON_PARAMETERS = Neuron.parameters
 _LAYER_PARAMETERS = Layer.parameters
 
 
-def _plan(mlp: MLP) -> _core.MLPPlan | None:
+def _make_plan(mlp: MLP) -> _core.MLPPlan | None:
     """The plan of an MLP made of ``Layer`` and ``Neuron`` exactly (a subclass may compute
     its attributes, or call and count its parameters its own way), in plain lists, with
     Value weights and biases and a bool ``nonlin``; None for any other."""
