@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import micrograd.nn as mnn
 import micrograd_cpp as mg
@@ -176,7 +176,7 @@ def test_subclass_overriding_parameters_is_used_by_zero_grad() -> None:
 
     random.seed(3)
     model = Frozen(2, [2, 1])
-    model(X).backward()
+    cast(mg.Value, model(X)).backward()
     model.zero_grad()
     grads = [p.grad for p in nn.MLP.parameters(model)]
     assert grads[:3] == [0.0] * 3 and any(g != 0 for g in grads[3:])

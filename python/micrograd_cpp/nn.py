@@ -303,9 +303,10 @@ class MLP(Module):
                 return out  # type: ignore[no-any-return]
         plan = self._current_plan()
         if plan is None:  # micrograd's own loop
+            h: Any = x
             for layer in self.layers:
-                x = layer(x)
-            return x  # type: ignore[return-value]
+                h = layer(h)
+            return h  # type: ignore[no-any-return]
         return plan(x, _changes)  # type: ignore[no-any-return]
 
     def parameters(self) -> list[Value]:
@@ -331,7 +332,7 @@ class MLP(Module):
         if self.__dict__.get("_plan_changes") == _changes and (
             plan is None or plan.current(_changes)
         ):
-            return plan  # type: ignore[no-any-return]
+            return plan
         plan = _make_plan(self)
         self.__dict__.update(_plan=plan, _plan_changes=_changes)  # not attribute changes
         return plan
