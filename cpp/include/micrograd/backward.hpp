@@ -87,13 +87,13 @@ struct Interrupted : std::exception {
 
 namespace detail {
 
-// Holds Context::in_backward while a walk (or a replay: graph.hpp) runs. Code run by the
+// Holds Context::walking while a walk (or a replay: graph.hpp) runs. Code run by the
 // interrupt poll (a Python signal handler) could start another one; the nodes' counts
 // belong to the running walk, so that is refused.
 template <class T>
 class Walking {
 public:
-    Walking(Context<T>& ctx, const char* what) : flag_(ctx.in_backward) {
+    Walking(Context<T>& ctx, const char* what) : flag_(ctx.walking) {
         if (flag_)
             throw std::logic_error(std::string(what) +
                                    " was called while another backward() is running (or a graph "

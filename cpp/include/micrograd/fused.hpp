@@ -18,7 +18,8 @@ struct Operand {
     const Value<T>* value;  // nullptr for a number
     T number;
 
-    Value<T> get() const { return value != nullptr ? *value : Value<T>(number); }
+    // The value, or for a number a new leaf holding it (one more at every call).
+    Value<T> value_or_new_leaf() const { return value != nullptr ? *value : Value<T>(number); }
 };
 
 // Python's sum(xs, start): ((start + x0) + x1) + ..., one '+' node per term, in order.

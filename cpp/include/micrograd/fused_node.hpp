@@ -130,7 +130,7 @@ Node<T>* new_neuron(Row<T>* w, Row<T>* x, Node<T>* b, bool relu) {
 
 // Frees a fused neuron's arrays of inner grads, if it has them.
 template <class T>
-void free_grads(Node<T>& node) noexcept {
+void free_inner_grads(Node<T>& node) noexcept {
     if (!(node.flags & flag_fused_arrays)) return;
     context<T>().blocks.deallocate(node.inner_grads, Fused<T>::grads_bytes(fused_part(node).n));
     node.flags &= ~flag_fused_arrays;
@@ -152,7 +152,7 @@ void free_neuron(Context<T>& ctx, Node<T>* dead, const Drop& drop) noexcept {
     const std::size_t n = f.w->n;  // f.n, from a line that is in cache
     drop_row(f.w, drop);
     drop_row(f.x, drop);
-    free_grads(*dead);
+    free_inner_grads(*dead);
     free_block(ctx, dead, n);
 }
 
@@ -248,7 +248,7 @@ template <class T>
 void expand(Node<T>* node) {
     if (!is_fused(node->op)) return;
     auto& ctx = detail::context<T>();
-    if (ctx.in_backward)
+    if (ctx.walking)
         throw std::logic_error("a neuron's inputs cannot be expanded while backward() runs");
     Fused<T>* f = &detail::fused_part(*node);
     const std::size_t n = f->n;
@@ -278,7 +278,7 @@ void expand(Node<T>* node) {
     // them the last (so nothing is freed here but rows), and keeps of its block only the
     // node (freed with it) and n (which says the block's size).
     Node<T>* bias = node->a;
-    detail::free_grads(*node);
+    detail::free_inner_grads(*node);
     node->op = relu ? Op::relu : Op::add;
     node->flags &= ~(detail::flag_fused_uniform | detail::flag_fused_leaves);
     node->a = sum;

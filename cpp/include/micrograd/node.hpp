@@ -32,7 +32,9 @@ struct Node {
         T* inner_grads;  // a fused neuron's inner grads (fused_node.hpp): in arrays
     };
     std::uint32_t refs;
-    std::uint32_t user;     // opaque to the core (0 when unused): the Python module's wrapper id
+    // The id of the object that stands for this node outside the core, 0 for none: the
+    // Python module's wrapper object (bindings/common.hpp: Wrappers). The core only zeroes it.
+    std::uint32_t wrapper_id;
     std::uint32_t pending;  // inside backward(): consumers yet to propagate; 0 otherwise
     Op op;
     std::uint8_t flags;
@@ -51,7 +53,7 @@ struct Context {
     std::size_t block_nodes = 0;   // nodes living in blocks rather than in the arena
     std::vector<Node<T>*> work;    // release(): dead nodes whose inputs are still to drop
     std::vector<Node<T>*> stack;   // backward(): nodes to visit
-    bool in_backward = false;      // backward() or a replay is running (detail::Walking)
+    bool walking = false;          // a walk over the nodes' counts runs (detail::Walking)
     std::uint64_t expansions = 0;  // fused neurons expand()ed so far: a Graph checks its own
     // Called with each node flagged flag_has_extra just before it is freed, so that code
     // keeping data beside nodes (the Python module's labels) can drop it.
@@ -85,7 +87,7 @@ Node<T>* init_node(void* storage, Op op, T data, Node<T>* a, Node<T>* b) noexcep
     n->a = a;
     n->b = b;
     n->refs = 0;
-    n->user = 0;
+    n->wrapper_id = 0;
     n->pending = 0;
     n->op = op;
     n->flags = 0;
