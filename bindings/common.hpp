@@ -129,7 +129,7 @@ nb::object wrap(micrograd::Value<T> v) {
     new (nb::inst_ptr<PyValue<T>>(o)) PyValue<T>{std::move(v)};
     nb::inst_mark_ready(o);
     node->wrapper_id = id;
-    if (node->flags & micrograd::detail::flag_has_extra) PyObject_GC_Track(o.ptr());
+    if (node->in_side_table()) PyObject_GC_Track(o.ptr());
     return o;
 }
 

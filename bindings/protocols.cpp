@@ -52,7 +52,7 @@ template <class T>
 nb::list read_labels(const micrograd::FlatGraph<T>& g) {
     nb::list out;
     for (std::size_t j = 0; j < g.source.size(); ++j) {
-        if (!(g.source[j]->flags & micrograd::detail::flag_has_extra)) continue;
+        if (!g.source[j]->in_side_table()) continue;
         nb::object label = wrap<T>(Handle<T>::from_node(g.source[j])).attr("label");
         if (nb::len(label) != 0) out.append(nb::make_tuple(j, label));
     }

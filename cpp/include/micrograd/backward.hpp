@@ -35,7 +35,7 @@ void propagate(Node<T>& n) {
             if constexpr (!Rule::gradient) {
                 return 0;
             } else if constexpr (Rule::custom) {
-                if (auto* hook = context<T>().custom_backward) hook(&n);
+                if (auto* hook = context<T>().hooks.custom_backward) hook(&n);
             } else if constexpr (Rule::arity == op::many) {
                 propagate_fused(n);
             } else if constexpr (Rule::arity == 2) {
@@ -75,12 +75,12 @@ void reset_counts(Node<T>* root, std::vector<Node<T>*>& stack) noexcept {
     }
 }
 
-// How many nodes a walk handles between two polls of Context::interrupted.
+// How many nodes a walk handles between two polls of Hooks::interrupted.
 inline constexpr unsigned poll_interval = 1u << 16;
 
 }  // namespace detail
 
-// Thrown by backward() when Context::interrupted asks it to stop.
+// Thrown by backward() when Hooks::interrupted asks it to stop.
 struct Interrupted : std::exception {
     const char* what() const noexcept override { return "backward() was interrupted"; }
 };
@@ -108,11 +108,11 @@ private:
     bool& flag_;
 };
 
-// Polls Context::interrupted every poll_interval calls; throws Interrupted when it says so.
+// Polls Hooks::interrupted every poll_interval calls; throws Interrupted when it says so.
 template <class T>
 class Poll {
 public:
-    explicit Poll(const Context<T>& ctx) : interrupted_(ctx.interrupted) {}
+    explicit Poll(const Context<T>& ctx) : interrupted_(ctx.hooks.interrupted) {}
     void operator()() {
         if (--until_ != 0) return;
         until_ = poll_interval;

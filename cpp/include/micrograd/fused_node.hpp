@@ -139,7 +139,7 @@ void free_inner_grads(Node<T>& node) noexcept {
 // Returns the block of a dead node flagged flag_in_block, whose neuron has n inputs.
 template <class T>
 void free_block(Context<T>& ctx, Node<T>* dead, std::size_t n) noexcept {
-    if (dead->flags & flag_has_extra) ctx.on_free(dead);
+    if (dead->in_side_table()) ctx.hooks.on_free(dead);
     ctx.blocks.deallocate(dead, Fused<T>::block_bytes(n));
     --ctx.block_nodes;
 }

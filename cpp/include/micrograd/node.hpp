@@ -12,8 +12,8 @@ namespace micrograd {
 
 namespace detail {
 // Node::flags bits. The fused neuron's are fused_node.hpp's (4 and up).
-inline constexpr std::uint8_t flag_int_exponent = 1;  // pow_const: k was given as an integer
-inline constexpr std::uint8_t flag_has_extra = 2;     // Context::on_free wants to see it die
+inline constexpr std::uint8_t flag_int_exponent = 1;   // pow_const: k was given as an integer
+inline constexpr std::uint8_t flag_in_side_table = 2;  // see Node::in_side_table()
 }  // namespace detail
 
 // One scalar in a graph: 48 bytes for double, 40 for float.
@@ -38,6 +38,31 @@ struct Node {
     std::uint32_t pending;  // inside backward(): consumers yet to propagate; 0 otherwise
     Op op;
     std::uint8_t flags;
+
+    // Whether code outside the core keeps an entry for this node in a table of its own (the
+    // Python module's Extras: label, attributes, custom backward). Hooks::on_free is called
+    // with such a node just before it is freed, so that the entry goes with it.
+    bool in_side_table() const noexcept { return flags & detail::flag_in_side_table; }
+    void set_in_side_table(bool in) noexcept {
+        flags = in ? flags | detail::flag_in_side_table : flags & ~detail::flag_in_side_table;
+    }
+};
+
+// What code embedding the core (the Python module) plugs into it, per scalar type: set
+// through hooks<T>(). Null hooks are not called.
+template <class T>
+struct Hooks {
+    // Called with each node in_side_table() just before it is freed (the Python module
+    // drops the node's label and attributes).
+    void (*on_free)(Node<T>*) noexcept = nullptr;
+    // Called by backward() for a custom node (ops.hpp: Custom1, Custom2), to add its grad
+    // times its local derivatives into its inputs: the Python module calls the node's
+    // Python _backward. May throw, which stops backward() as an interrupt does.
+    void (*custom_backward)(Node<T>*) = nullptr;
+    // Polled by long walks (backward(), a Graph's replays) every few thousand nodes;
+    // returning true stops the walk with micrograd::Interrupted. The Python module checks
+    // for Ctrl-C here.
+    bool (*interrupted)() noexcept = nullptr;
 };
 
 namespace detail {
@@ -55,16 +80,7 @@ struct Context {
     std::vector<Node<T>*> stack;   // backward(): nodes to visit
     bool walking = false;          // a walk over the nodes' counts runs (detail::Walking)
     std::uint64_t expansions = 0;  // fused neurons expand()ed so far: a Graph checks its own
-    // Called with each node flagged flag_has_extra just before it is freed, so that code
-    // keeping data beside nodes (the Python module's labels) can drop it.
-    void (*on_free)(Node<T>*) noexcept = nullptr;
-    // Called by backward() for a custom node (ops.hpp: Custom1, Custom2), to add its grad
-    // times its local derivatives into its inputs: the Python module calls the node's
-    // Python _backward. May throw, which stops backward() as an interrupt does.
-    void (*custom_backward)(Node<T>*) = nullptr;
-    // Polled by long walks (backward()) every few thousand nodes; returning true stops the
-    // walk with micrograd::Interrupted. The Python module checks for Ctrl-C here.
-    bool (*interrupted)() noexcept = nullptr;
+    Hooks<T> hooks;
 };
 
 template <class T>
@@ -107,6 +123,12 @@ void retain(Node<T>* n) noexcept {
 }
 
 }  // namespace detail
+
+// The hooks of Node<T>'s context (shared by every graph of T).
+template <class T>
+Hooks<T>& hooks() {
+    return detail::context<T>().hooks;
+}
 
 // Memory use of the arena that holds the nodes of Node<T>, and in `live` the nodes in
 // blocks too (fused neurons, whose nodes live beside their arrays, not in the arena).

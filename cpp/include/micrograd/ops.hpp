@@ -32,7 +32,7 @@ struct Defaults {
     static constexpr const char* doc = nullptr;
     static constexpr bool constant = false;
     static constexpr bool gradient = true;  // backward() propagates through it
-    static constexpr bool custom = false;   // its backward is Context::custom_backward
+    static constexpr bool custom = false;   // its backward is Hooks::custom_backward
 };
 
 struct Leaf : Defaults {
@@ -263,7 +263,7 @@ struct MaxShift : Defaults {
 };
 
 // A node made outside the core from one or two inputs, with its data given and its
-// backward step left to Context::custom_backward: the Python module's Value(data,
+// backward step left to Hooks::custom_backward: the Python module's Value(data,
 // (x, y), 'op') with a Python _backward (micrograd's custom ops). No forward: a Graph
 // cannot replay it.
 struct Custom1 : Defaults {

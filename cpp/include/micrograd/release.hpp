@@ -13,7 +13,7 @@ namespace detail {
 template <class T>
 void free_storage(Context<T>& ctx, Node<T>* dead) noexcept {
     if (dead->flags & flag_in_block) return free_block(ctx, dead, fused_part(*dead).n);
-    if (dead->flags & flag_has_extra) ctx.on_free(dead);
+    if (dead->in_side_table()) ctx.hooks.on_free(dead);
     ctx.arena.deallocate(dead);
 }
 
