@@ -1,8 +1,6 @@
 // micrograd/backward.hpp: reverse-mode sweep from a root, with no recursion.
 #pragma once
 
-#include <algorithm>
-#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>

@@ -2,8 +2,6 @@
 // every input that no one else holds.
 #pragma once
 
-#include <cstdint>
-
 #include "fused_node.hpp"
 
 namespace micrograd {
