@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import gc
 import math
 import operator
 import os
@@ -44,7 +43,7 @@ from typing import Any, Literal
 import micrograd_cpp as mg
 import numpy as np
 import pytest
-from conftest import UNARY_OPS
+from conftest import UNARY_OPS, live
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
@@ -655,11 +654,6 @@ def run_case(seed: int, family: str, stats: dict[str, int]) -> list[str]:
         listing = "\n".join(f"  v{j} = {ins}" for j, ins in enumerate(prog))
         return [f"{family} seed {seed} ({dtype}):\n{listing}\n  " + "\n  ".join(problems[:8])]
     return []
-
-
-def live(dtype: Dtype) -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
