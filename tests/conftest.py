@@ -4,7 +4,8 @@ Each unary method of ``Value`` has a row in ``UNARY_OPS``: its label, its value 
 derivative written with Python's ``math`` (independently of the C++ core), smooth points
 for finite differences, and PyTorch's function for it. Adding an op to the core means one
 row here; the tests of values, gradients, finite differences, labels, errors, random
-graphs (tests/test_fuzz.py) and replays pick it up.
+graphs (tests/test_fuzz.py) and replays pick it up. Its binary operators are in
+``BINARY_OPS``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import operator
 import os
 import subprocess
 import sys
@@ -122,6 +124,22 @@ UNARY_OPS: dict[str, UnaryOp] = {
         ),
         UnaryOp("abs", "abs", math.fabs, _sign, (-3.5, -1.0, -1e-3, 1e-3, 0.25, 2.0), "abs", False),
     )
+}
+
+
+@dataclass(frozen=True)
+class BinaryOp:
+    """A binary operator of Value: ``fn(x, y)``, and ``inplace(x, y)`` for ``x op= y``."""
+
+    label: str  # the result's ``_op``, also the operator's symbol
+    fn: Callable[[Any, Any], Any]
+    inplace: Callable[[Any, Any], Any]
+
+
+# By the name of the operator module's function (``operator.<name>``).
+BINARY_OPS: dict[str, BinaryOp] = {
+    name: BinaryOp(label, getattr(operator, name), getattr(operator, f"i{name}"))
+    for name, label in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("pow", "**"))
 }
 
 
