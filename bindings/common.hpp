@@ -21,7 +21,7 @@ namespace mgpy {
 namespace nb = nanobind;
 
 // The Python objects of nodes, by id. At most one Python object exists per node at a time:
-// the node's `user` field holds its id here, so every path that hands a node to Python (an
+// the node's `wrapper_id` holds its id here, so every path that hands a node to Python (an
 // op's result, `_prev`) returns the same object while it is alive. That keeps micrograd's
 // id()- and set-based graph code working. When Python drops the object its id is freed;
 // the node itself lives on while consumers refer to it. Id 0 means "no object".
@@ -65,9 +65,9 @@ struct PyValue {
     micrograd::Value<T> v;
     PyObject* weaklist = nullptr;
     ~PyValue() {
-        PyObject* self = wrappers().get(v.node()->user);
-        wrappers().remove(v.node()->user);
-        v.node()->user = 0;
+        PyObject* self = wrappers().get(v.node()->wrapper_id);
+        wrappers().remove(v.node()->wrapper_id);
+        v.node()->wrapper_id = 0;
         if (weaklist != nullptr) PyObject_ClearWeakRefs(self);
     }
 };
@@ -120,7 +120,7 @@ PyObject* refuse_alloc(PyTypeObject*, Py_ssize_t) noexcept {
 template <class T>
 nb::object wrap(micrograd::Value<T> v) {
     auto* node = v.node();
-    if (node->user != 0) return nb::borrow(wrappers().get(node->user));
+    if (node->wrapper_id != 0) return nb::borrow(wrappers().get(node->wrapper_id));
     nb::object o = nb::inst_alloc(reinterpret_cast<PyObject*>(py_type<T>));
     // Out of the cyclic GC unless its node has extras, which may hold Python objects
     // (bindings/value.cpp: traverse_slot).
@@ -128,8 +128,8 @@ nb::object wrap(micrograd::Value<T> v) {
     const std::uint32_t id = wrappers().add(o.ptr());  // if this throws, o is dropped unready
     new (nb::inst_ptr<PyValue<T>>(o)) PyValue<T>{std::move(v)};
     nb::inst_mark_ready(o);
-    node->user = id;
-    if (node->flags & micrograd::detail::flag_has_extra) PyObject_GC_Track(o.ptr());
+    node->wrapper_id = id;
+    if (node->in_side_table()) PyObject_GC_Track(o.ptr());
     return o;
 }
 

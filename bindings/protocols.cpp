@@ -31,7 +31,7 @@ nb::object id_of(PyObject* o) {
 // The Python object of a node, or nullptr when it has none.
 template <class T>
 PyObject* object_of(const micrograd::Node<T>* n) {
-    return n->user != 0 ? wrappers().get(n->user) : nullptr;
+    return n->wrapper_id != 0 ? wrappers().get(n->wrapper_id) : nullptr;
 }
 
 // nanobind keeps a Value's C++ object right after its instance header; weaklist_offset
@@ -52,7 +52,7 @@ template <class T>
 nb::list read_labels(const micrograd::FlatGraph<T>& g) {
     nb::list out;
     for (std::size_t j = 0; j < g.source.size(); ++j) {
-        if (!(g.source[j]->flags & micrograd::detail::flag_has_extra)) continue;
+        if (!g.source[j]->in_side_table()) continue;
         nb::object label = wrap<T>(Handle<T>::from_node(g.source[j])).attr("label");
         if (nb::len(label) != 0) out.append(nb::make_tuple(j, label));
     }
@@ -71,10 +71,10 @@ void write_labels(const std::vector<Handle<T>>& nodes, nb::handle labels) {
 template <class T>
 void rebind(nb::handle self, Handle<T> root) {
     PyValue<T>& s = self_of<T>(self);
-    const std::uint32_t id = s.v.node()->user;
-    s.v.node()->user = 0;
+    const std::uint32_t id = s.v.node()->wrapper_id;
+    s.v.node()->wrapper_id = 0;
     s.v = std::move(root);
-    s.v.node()->user = id;
+    s.v.node()->wrapper_id = id;
 }
 
 template <class T>
@@ -119,7 +119,7 @@ nb::object reduce(nb::handle self) {
     if (v.op() == micrograd::Op::leaf)
         return nb::make_tuple(nb::handle(self.type()), args, leaf_state<T>(v, self));
     auto g = micrograd::flatten(v.node(), [](const micrograd::Node<T>* n) {
-        return n->op == micrograd::Op::leaf && n->user != 0;
+        return n->op == micrograd::Op::leaf && n->wrapper_id != 0;
     });
     return nb::make_tuple(nb::handle(self.type()), args, graph_state(g));
 }

@@ -153,7 +153,7 @@ std::string op_label(const micrograd::Value<T>& v) {
 // reached again through `_prev` has it, whichever Python object stands for it): its label;
 // for a custom node (Value(data, children, op), micrograd's way to write an op), its op's
 // label and its Python _backward; and attributes set on it (v.foo = 1). A node with extras
-// is flagged flag_has_extra, and the arena's on_free hook drops them when it dies.
+// is marked in_side_table(), and the core's on_free hook drops them when it dies.
 struct Extras {
     std::string label;
     std::string op;       // a custom node's _op
@@ -173,13 +173,13 @@ std::unordered_map<const micrograd::Node<T>*, Extras>& extras_table() {
 
 template <class T>
 Extras* find_extras(const micrograd::Node<T>* n) {
-    if (!(n->flags & micrograd::detail::flag_has_extra)) return nullptr;
+    if (!n->in_side_table()) return nullptr;
     return &extras_table<T>().at(n);
 }
 
 template <class T>
 Extras& extras_of(micrograd::Node<T>* n) {
-    n->flags |= micrograd::detail::flag_has_extra;
+    n->set_in_side_table(true);
     return extras_table<T>()[n];
 }
 
@@ -190,10 +190,10 @@ void prune_extras(micrograd::Node<T>* n) {
     auto it = table.find(n);
     if (it == table.end() || !it->second.empty()) return;
     table.erase(it);
-    n->flags &= ~micrograd::detail::flag_has_extra;
+    n->set_in_side_table(false);
 }
 
-// The arena's on_free hook. The extras leave the table before their Python objects are
+// The core's on_free hook. The extras leave the table before their Python objects are
 // dropped: dropping them runs Python code (a closure's cells, say) that may free other
 // nodes and so come back here.
 template <class T>
@@ -429,11 +429,7 @@ PyType_Slot value_slots[] = {
 template <class T>
 nb::set inputs(const micrograd::Value<T>& v) {
     nb::set prev;
-    auto* n = v.node();
-    micrograd::expand(n);  // a fused neuron shows micrograd's nodes
-    if (n->a != nullptr) prev.add(wrap<T>(micrograd::Value<T>::from_node(n->a)));
-    if (micrograd::detail::is_binary(n->op))
-        prev.add(wrap<T>(micrograd::Value<T>::from_node(n->b)));
+    for (micrograd::Value<T>& in : v.inputs()) prev.add(wrap<T>(std::move(in)));
     return prev;
 }
 
@@ -448,11 +444,9 @@ void bind_value(nb::module_& m, const char* doc) {
     py_type<T> = reinterpret_cast<PyTypeObject*>(c.ptr());
     c.attr("__array_ufunc__") = nb::none();  // NumPy operands defer to Value (see ufunc)
 
-    micrograd::detail::context<T>().on_free = &drop_extras<T>;
-    micrograd::detail::context<T>().custom_backward = &custom_backward<T>;
-    micrograd::detail::context<T>().interrupted = []() noexcept {
-        return PyErr_CheckSignals() != 0;
-    };
+    micrograd::hooks<T>().on_free = &drop_extras<T>;
+    micrograd::hooks<T>().custom_backward = &custom_backward<T>;
+    micrograd::hooks<T>().interrupted = []() noexcept { return PyErr_CheckSignals() != 0; };
     // Signatures for the generated stubs: nanobind would say `object` for our nb::object.
     const std::string real = "typing.SupportsFloat | typing.SupportsIndex";
     auto sig = [&cls](const std::string& name, const std::string& params, const std::string& ret) {

@@ -4,14 +4,22 @@ Each unary method of ``Value`` has a row in ``UNARY_OPS``: its label, its value 
 derivative written with Python's ``math`` (independently of the C++ core), smooth points
 for finite differences, and PyTorch's function for it. Adding an op to the core means one
 row here; the tests of values, gradients, finite differences, labels, errors, random
-graphs (tests/test_fuzz.py) and replays pick it up.
+graphs (tests/test_fuzz.py) and replays pick it up. Its binary operators are in
+``BINARY_OPS``.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import math
+import operator
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import micrograd_cpp as mg
@@ -119,9 +127,58 @@ UNARY_OPS: dict[str, UnaryOp] = {
 }
 
 
+@dataclass(frozen=True)
+class BinaryOp:
+    """A binary operator of Value: ``fn(x, y)``, and ``inplace(x, y)`` for ``x op= y``."""
+
+    label: str  # the result's ``_op``, also the operator's symbol
+    fn: Callable[[Any, Any], Any]
+    inplace: Callable[[Any, Any], Any]
+
+
+# By the name of the operator module's function (``operator.<name>``).
+BINARY_OPS: dict[str, BinaryOp] = {
+    name: BinaryOp(label, getattr(operator, name), getattr(operator, f"i{name}"))
+    for name, label in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("pow", "**"))
+}
+
+
 def live(dtype: str = "float64") -> int:
-    """Nodes alive in the arena of one precision."""
+    """Nodes alive in the arena of one precision, after a collection (so that values only
+    garbage holds do not count)."""
+    gc.collect()
     return int(mg.arena_stats(dtype)["live"])
+
+
+def walk(root: Any) -> list[Any]:
+    """Every node reachable from root through _prev, once each (by identity), without
+    recursion. Reading _prev of a fused node expands it."""
+    seen: dict[int, Any] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(node._prev)
+    return list(seen.values())
+
+
+def run_script(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """Runs ``python -c script *args`` and returns the JSON object it prints; it must exit
+    with 0. The script can import this file's helpers (``from conftest import live``)."""
+    path = os.pathsep.join(
+        p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=path, PYTHONFAULTHANDLER="1"),
+    )
+    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
 
 
 def readme_graph(value: Any) -> tuple[list[Any], Any]:

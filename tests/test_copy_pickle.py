@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import micrograd_cpp as mg
 import pytest
-from conftest import readme_graph
+from conftest import readme_graph, walk
 from micrograd import nn as mgnn
 from micrograd.engine import Value as MGValue
 from micrograd_cpp import Value, Value32, nn
@@ -49,18 +49,6 @@ ROUND_TRIPS: dict[str, Callable[[Any], Any]] = {
     "pickle0": lambda x: pickled(x, 0),
     "deepcopy": copy.deepcopy,
 }
-
-
-def walk(root: Any) -> list[Any]:
-    """Every node below root once (by identity), without recursion."""
-    seen: dict[int, Any] = {}
-    stack = [root]
-    while stack:
-        v = stack.pop()
-        if id(v) not in seen:
-            seen[id(v)] = v
-            stack.extend(v._prev)
-    return list(seen.values())
 
 
 def shape(root: Any) -> list[tuple[str, bytes, bytes, str, int]]:

@@ -14,16 +14,14 @@ Values (docs/reliability.md), which makes 10^6 held Values take many minutes the
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 import random
-import subprocess
-import sys
 from typing import Any, Literal
 
 import micrograd_cpp as mg
 import pytest
+from conftest import live, run_script
 from micrograd.engine import Value as MGValue
 from micrograd_cpp import nn
 
@@ -41,11 +39,9 @@ kind, dtype, n, x0, c, passes, order = sys.argv[1:]
 n, passes = int(n), int(passes)
 cls = mg.Value32 if dtype == "float32" else mg.Value
 
-def live():
-    gc.collect()
-    return mg.arena_stats(dtype=dtype)["live"]
+from conftest import live
 
-base = live()
+base = live(dtype)
 x0, c = cls(float(x0)), cls(float(c))
 x = x0
 t0 = time.perf_counter()
@@ -59,21 +55,21 @@ elif kind == "neg":          # x_k = -x_{k-1}
     for _ in range(n):
         x = -x
 t1 = time.perf_counter()
-out = {"peak": live() - base}
+out = {"peak": live(dtype) - base}
 for _ in range(passes):
     x.backward()
 out.update(root_grad=x.grad, x0_grad=x0.grad, c_grad=c.grad, data=x.data)
 t2 = time.perf_counter()
 if order == "root_first":
     del x
-    out["after_root"] = live() - base
+    out["after_root"] = live(dtype) - base
     del x0, c
 else:                        # the leaves first: the chain still holds them
     del x0, c
-    out["after_leaves"] = live() - base
+    out["after_leaves"] = live(dtype) - base
     del x
 t3 = time.perf_counter()
-out["after_all"] = live() - base
+out["after_all"] = live(dtype) - base
 out["seconds"] = {"build": t1 - t0, f"backward x{passes}": t2 - t1, "free": t3 - t2}
 print(json.dumps(out))
 """
@@ -83,11 +79,7 @@ def run_chain(
     kind: str, dtype: str, x0: float, c: float, passes: int, order: str, n: int = DEPTH
 ) -> dict[str, Any]:
     args = [kind, dtype, str(n), repr(x0), repr(c), str(passes), order]
-    proc = subprocess.run(
-        [sys.executable, "-c", CHAIN_SCRIPT, *args], capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
-    report: dict[str, Any] = json.loads(proc.stdout)
+    report = run_script(CHAIN_SCRIPT, *args, timeout=600)
     secs = ", ".join(f"{k} {v:.2f} s" for k, v in report["seconds"].items())
     print(f"\n{kind} chain of {n:,} ({dtype}): {secs}")
     return report
@@ -166,11 +158,6 @@ def test_deep_chain(kind: str, dtype: str, x0: float, c: float, passes: int, ord
 # --------------------------------------------------------------------------------------
 # 10^6 inputs wide
 # --------------------------------------------------------------------------------------
-
-
-def live(dtype: Dtype = "float64") -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 def test_wide_python_sum() -> None:

@@ -7,7 +7,6 @@ plain class whose operators all return NotImplemented.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import micrograd_cpp as mg
 import numpy as np
 import pytest
-from conftest import UNARY_OPS
+from conftest import BINARY_OPS, UNARY_OPS
 
 CLASSES = [mg.Value, mg.Value32]
 
@@ -56,16 +55,8 @@ def test_setters_reject_bad_type(cls: type, attr: str, bad: Any) -> None:
 
 
 BINOPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "**": operator.pow,
-    "+=": operator.iadd,
-    "-=": operator.isub,
-    "*=": operator.imul,
-    "/=": operator.itruediv,
-    "**=": operator.ipow,
+    **{op.label: op.fn for op in BINARY_OPS.values()},
+    **{f"{op.label}=": op.inplace for op in BINARY_OPS.values()},
 }
 
 

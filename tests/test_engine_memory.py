@@ -10,26 +10,18 @@ this process, and from the closed form 1.0001**n.
 from __future__ import annotations
 
 import gc
-import json
 import math
-import subprocess
-import sys
 from typing import Any
 
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import live, run_script
 
 DTYPES: dict[str, type] = {"float64": mg.Value, "float32": mg.Value32}
 AFFINE_STEPS = 250_000  # 4 nodes per step: 10**6 nodes
 TANH_STEPS = 1_000_000  # 1 node per step
 MUL, ADD, X0 = 1.0001, 0.0001, 0.5
-
-
-def live(dtype: str) -> int:
-    gc.collect()
-    stats: dict[str, int] = mg.arena_stats(dtype=dtype)
-    return stats["live"]
 
 
 @pytest.fixture(params=list(DTYPES))
@@ -137,11 +129,9 @@ import micrograd_cpp as mg
 chain, dtype, steps, do_backward = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 cls = mg.Value32 if dtype == "float32" else mg.Value
 
-def live():
-    gc.collect()
-    return mg.arena_stats(dtype=dtype)["live"]
+from conftest import live
 
-base = live()
+base = live(dtype)
 x0 = cls(float(sys.argv[5]))
 x = x0
 if chain == "affine":
@@ -150,28 +140,23 @@ if chain == "affine":
 else:
     for _ in range(steps):
         x = x.tanh()
-out = {"peak": live() - base}
+out = {"peak": live(dtype) - base}
 if do_backward:
     x.backward()
     out["grad"] = x0.grad
     out["root_grad"] = x.grad
 out["data"] = x.data
 del x
-out["after_root_dropped"] = live() - base
+out["after_root_dropped"] = live(dtype) - base
 del x0
-out["after_all_dropped"] = live() - base
+out["after_all_dropped"] = live(dtype) - base
 print(json.dumps(out))
 """
 
 
 def run_deep(chain: str, dtype: str, steps: int, do_backward: bool) -> dict[str, Any]:
     args = [chain, dtype, str(steps), "1" if do_backward else "0", repr(X0), repr(MUL), repr(ADD)]
-    proc = subprocess.run(
-        [sys.executable, "-c", DEEP_SCRIPT, *args], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
-    res: dict[str, Any] = json.loads(proc.stdout)
-    return res
+    return run_script(DEEP_SCRIPT, *args)
 
 
 def affine_reference_f64(steps: int) -> tuple[float, float]:

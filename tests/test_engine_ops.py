@@ -17,7 +17,7 @@ from typing import Any
 import micrograd_cpp as mg
 import numpy as np
 import pytest
-from conftest import UNARY_OPS
+from conftest import BINARY_OPS, UNARY_OPS
 
 UPSTREAM = 0.3  # non-unit upstream gradient fed into the op under test
 VALUE_REL = 1e-14  # analytic value vs libm formula (implementation may reorder)
@@ -395,20 +395,12 @@ def test_ieee_edges(
 # NumPy scalars on either side
 # ---------------------------------------------------------------------------
 
-BINOPS = {
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "truediv": operator.truediv,
-    "pow": operator.pow,
-}
-
 
 @pytest.mark.parametrize("scalar", [np.float64(2.5), np.int64(3)], ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize("value_on_left", [True, False], ids=["value_left", "value_right"])
-@pytest.mark.parametrize("opname", list(BINOPS))
+@pytest.mark.parametrize("opname", list(BINARY_OPS))
 def test_numpy_scalar_operands(opname: str, value_on_left: bool, scalar: Any) -> None:
-    op = BINOPS[opname]
+    op = BINARY_OPS[opname].fn
     x = 1.5
     v = mg.Value(x)
     out = op(v, scalar) if value_on_left else op(scalar, v)
@@ -425,7 +417,7 @@ def test_numpy_scalar_operands(opname: str, value_on_left: bool, scalar: Any) ->
 # ---------------------------------------------------------------------------
 
 F32_INPUTS = [0.1, -2.7, 3.3333, 1e-8, 1e8, 7.0, -0.0]
-F32_OPS = {k: BINOPS[k] for k in ("add", "sub", "mul", "truediv")}
+F32_OPS = {k: op.fn for k, op in BINARY_OPS.items() if k != "pow"}
 
 
 def test_value32_rounds_on_construction() -> None:

@@ -27,7 +27,6 @@ tolerance, as in ``test_nn.py``.
 
 from __future__ import annotations
 
-import gc
 import math
 import random
 from collections import Counter
@@ -35,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-import micrograd_cpp
 import pytest
+from conftest import live, walk
 from micrograd.engine import Value as MGValue
 from micrograd.nn import MLP as MGMLP
 from micrograd.nn import Layer as MGLayer
@@ -217,19 +216,6 @@ def forward_backward(
     return bad
 
 
-def walk(root: Any) -> list[Any]:
-    """Every node reachable from root through _prev, once each (by identity), without
-    recursion. Reading _prev of a fused node expands it."""
-    seen: dict[int, Any] = {}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) not in seen:
-            seen[id(node)] = node
-            stack.extend(node._prev)
-    return list(seen.values())
-
-
 Edge = tuple[str, float, tuple[tuple[str, float], ...]]
 
 
@@ -266,12 +252,6 @@ def summary_mismatches(ours: Summary, ref: Summary) -> list[str]:
             only_ref = list((theirs - mine).items())[:4]
             bad.append(f"{field}: only ours {only_ours}, only micrograd {only_ref}")
     return bad
-
-
-def live() -> int:
-    gc.collect()
-    stats: dict[str, int] = micrograd_cpp.arena_stats()
-    return stats["live"]
 
 
 # ---------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import gc
 import math
 import operator
 import os
@@ -44,7 +43,7 @@ from typing import Any, Literal
 import micrograd_cpp as mg
 import numpy as np
 import pytest
-from conftest import UNARY_OPS
+from conftest import BINARY_OPS, UNARY_OPS, live
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from micrograd.engine import Value as MGValue
@@ -190,7 +189,7 @@ class Spec:
                 return [Approx(1.0), Approx(-1.0)]
             if op == "mul":
                 return [Approx(float(y)), Approx(float(x))]
-            if op == "div":  # 1/y and -x/y**2
+            if op == "truediv":  # 1/y and -x/y**2
                 return [Approx(float(F(1) / y)), Approx(float(-x / (y * y)))]
             if op in ("pow", "powk"):
                 # d/dx = y*x**(y-1), 0 where y == 0; d/dy = x**y*log(x), 0 where x == 0, y >= 0
@@ -261,8 +260,8 @@ class Spec:
 
 
 ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-}  # fmt: skip
+    name: op.fn for name, op in BINARY_OPS.items() if name != "pow"
+}
 DTYPES: tuple[Dtype, ...] = ("float64", "float32")
 SPECS = {"float64": Spec(np.float64), "float32": Spec(np.float32)}
 CLASSES: dict[str, Any] = {"float64": mg.Value, "float32": mg.Value32}
@@ -300,23 +299,24 @@ class Instr:
         return f"{self.op}({', '.join(args)})"
 
 
-BINARY: dict[str, Callable[[Any, Any], Any]] = {**ARITHMETIC, "pow": operator.pow}
+BINARY: dict[str, Callable[[Any, Any], Any]] = {name: op.fn for name, op in BINARY_OPS.items()}
 UNARY: dict[str, Callable[[Any], Any]] = {
     "neg": operator.neg,
     **{name: operator.methodcaller(name) for name in UNARY_OPS},
 }
 ALL_OPS = (*BINARY, "powk", *UNARY)
-MICROGRAD_OPS = ("add", "sub", "mul", "div", "powk", "neg", "relu")  # natively or composed
+MICROGRAD_OPS = (  # natively or composed
+    *(name for name in BINARY_OPS if name != "pow"),
+    "powk",
+    "neg",
+    *(name for name, op in UNARY_OPS.items() if op.micrograd),
+)
 LABELS = {
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "pow": "**",
+    **{name: op.label for name, op in BINARY_OPS.items()},
+    **{name: op.label for name, op in UNARY_OPS.items()},
     "powk": "**",
-    "relu": "ReLU",
     "leaf": "",
-}  # fmt: skip  (the others: the op's name)
+}  # the others (neg): the op's name
 
 
 def apply(
@@ -376,7 +376,7 @@ def well_behaved(ins: Instr, xs: Sequence[float], out: float) -> bool:
         return abs(x) >= 1e-2
     if ins.op == "log":
         return x >= 1e-2
-    if ins.op == "div":
+    if ins.op == "truediv":
         return abs(xs[1]) >= 1e-2
     if ins.op == "pow":
         return x >= 1e-2
@@ -628,7 +628,7 @@ def run_case(seed: int, family: str, stats: dict[str, int]) -> list[str]:
         else:
             ref[-1].backward()
             stats["micrograd"] += 1
-            exact = not any(ins.op == "div" for ins in prog)  # micrograd: a * b**-1
+            exact = not any(ins.op == "truediv" for ins in prog)  # micrograd: a * b**-1
             problems += check_engine(
                 prog,
                 ours,
@@ -655,11 +655,6 @@ def run_case(seed: int, family: str, stats: dict[str, int]) -> list[str]:
         listing = "\n".join(f"  v{j} = {ins}" for j, ins in enumerate(prog))
         return [f"{family} seed {seed} ({dtype}):\n{listing}\n  " + "\n  ".join(problems[:8])]
     return []
-
-
-def live(dtype: Dtype) -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
@@ -804,7 +799,7 @@ def test_op_at_edge_values_matches_micrograd(op: str, form: str) -> None:
             ours, held, _ = single_op(op, form, x, y, mg.Value)
             ours.backward()
             d = float(out.data)
-            if op == "div":
+            if op == "truediv":
                 if not _close(ours.data, d, 4.5e-16, 2.3e-308):
                     problems.append(f"{op}[{form}]({x!r}, {y!r}): data {ours.data!r}, mg {d!r}")
                 continue
@@ -879,7 +874,7 @@ def test_op_at_edge_values_matches_torch(op: str, form: str) -> None:
                 tg = float(t.grad.item())
                 # PyTorch groups -g*x/(y*y) differently from our (-x/(y*y))*g: at the edges
                 # of the range the classes of the result can then differ; compare finite ones
-                if op == "div" and not (math.isfinite(tg) and math.isfinite(v.grad)):
+                if op == "truediv" and not (math.isfinite(tg) and math.isfinite(v.grad)):
                     continue
                 if not _close(v.grad, tg, 1e-13, 1e-300 + 1e-15 * scale):
                     problems.append(f"{op}[{form}]({x!r}, {y!r}): grad {v.grad!r}, torch {tg!r}")

@@ -20,7 +20,6 @@ test_graph_threads.py, test_graph_interrupts.py (Ctrl-C), test_graph_jit.py.
 
 from __future__ import annotations
 
-import gc
 import math
 import random
 from collections import Counter
@@ -30,7 +29,7 @@ from typing import Any, Literal
 import micrograd_cpp as mg
 import numpy as np
 import pytest
-from conftest import UNARY_OPS, UnaryOp
+from conftest import UNARY_OPS, UnaryOp, live
 from micrograd import nn as mgnn
 from micrograd.engine import Value as MGValue
 from micrograd_cpp import demo, nn
@@ -67,11 +66,6 @@ def same(a: float, b: float) -> bool:
 def bits(x: float) -> str:
     """A hashable bit-for-bit key for a float (all nans alike)."""
     return "nan" if math.isnan(x) else x.hex()
-
-
-def live(dtype: Dtype = "float64") -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 def replay(g: mg.Graph) -> None:

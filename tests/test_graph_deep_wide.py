@@ -9,18 +9,16 @@ MICROGRAD_SCALE (default 1) scales the sizes; MICROGRAD_SLOW=1 adds a 10^7-node 
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import sys
 from typing import Any
 
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import live, run_script
 from micrograd_cpp import nn
-from test_graph import Dtype, live, mismatches, replay, same
+from test_graph import Dtype, mismatches, replay, same
 
 SCALE = float(os.environ.get("MICROGRAD_SCALE", "1"))
 SLOW = os.environ.get("MICROGRAD_SLOW") == "1"
@@ -39,9 +37,7 @@ cls = mg.Value32 if dtype == "float32" else mg.Value
 neuron = mg.nn.Neuron(1, nonlin=False)  # for kind "neuron": x_k = c * x_{k-1} + bias
 neuron.w, neuron.b = [], cls(0.25)      # the bias: held throughout, counted in base
 
-def live():
-    gc.collect()
-    return mg.arena_stats(dtype=dtype)["live"]
+from conftest import live
 
 def chain(x0, c):
     # every 1000th node kept, as a user might keep some handles
@@ -53,10 +49,10 @@ def chain(x0, c):
             kept.append(x)
     return x, kept
 
-base = live()
+base = live(dtype)
 x0, c = cls(0.5), cls(1.0) if kind == "add" else cls(0.9)
 root, kept = chain(x0, c)
-out = {"built": live() - base}
+out = {"built": live(dtype) - base}
 g = mg.Graph(root, inputs=[x0, c])
 out["len"] = len(g)
 new = {"add": [3.5, -2.0], "tanh": [0.25, 1.1], "neuron": [0.25, -0.999]}[kind]
@@ -83,30 +79,22 @@ del e_x0, e_c, e_root, e_kept
 neuron.w = []  # it held e_c
 
 # the graph keeps its nodes alive without handles; handles keep theirs without the graph
-held = live() - base
+held = live(dtype) - base
 del root, kept
-out["after_handles"] = live() - base - held
+out["after_handles"] = live(dtype) - base - held
 g.set_inputs([new[0], new[1]])
 g.forward()
 out["root_data_via_graph"] = g.root.data
 del g
-out["after_graph"] = live() - base
+out["after_graph"] = live(dtype) - base
 del x0, c
-out["after_all"] = live() - base
+out["after_all"] = live(dtype) - base
 print(json.dumps(out))
 """
 
 
 def run_chain(kind: str, dtype: str, n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHAIN_SCRIPT, kind, dtype, str(n)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+    return run_script(CHAIN_SCRIPT, kind, dtype, str(n), timeout=900)
 
 
 def pairs_same(got: list[list[float]], want: list[list[float]]) -> bool:

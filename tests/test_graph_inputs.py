@@ -35,8 +35,9 @@ from typing import Any
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import live
 from micrograd.engine import Value as MGValue
-from test_graph import NOT_VALUES, Dtype, bits, live, same
+from test_graph import NOT_VALUES, Dtype, bits, same
 
 K = 6  # inputs of the standard graph
 CLASSES = {"float64": mg.Value, "float32": mg.Value32}

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_interrupts import COMMON, NODES, run_child
+from conftest import run_script
+from test_interrupts import COMMON, NODES
 
 pytestmark = pytest.mark.skipif(NODES < 1000, reason="MICROGRAD_SCALE too small")
 
@@ -126,7 +127,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
-    res = run_child(SCRIPT, str(NODES))
+    res = run_script(SCRIPT, str(NODES))
     print(
         f"\nreplay of {NODES:,} nodes: {res['seconds']}; forward {res['forward']}; "
         f"backward {res['backward']}"
@@ -203,7 +204,7 @@ print(json.dumps({"outcomes": outcomes, "equal": got == want}))
 def test_signal_handler_reentering_a_replay() -> None:
     # 3,000 rows: 4*10^5 entries, several signal polls (every 65,536) per replay, whatever
     # MICROGRAD_SCALE says
-    res = run_child(REENTRANT_SCRIPT, "3000")
+    res = run_script(REENTRANT_SCRIPT, "3000")
     print(f"\n{res['outcomes']}")
     for name, seen in res["outcomes"].items():
         # Some landed inside a replay (a timer still pending when it returns is cancelled):

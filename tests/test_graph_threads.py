@@ -13,8 +13,9 @@ from typing import Any
 
 import micrograd_cpp as mg
 import pytest
+from conftest import live
 from micrograd_cpp import nn
-from test_graph import Dtype, live, replay, same
+from test_graph import Dtype, replay, same
 from test_threads import (  # noqa: F401
     THREADS,
     busy_gil,

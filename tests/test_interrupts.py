@@ -15,13 +15,11 @@ Value); .ci/sanitize runs at 0.1, as holding that many Values is slow under ASan
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-from typing import Any
 
 import pytest
+from conftest import run_script
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 NODES = int(2_000_000 * float(os.environ.get("MICROGRAD_SCALE", "1")))
@@ -54,9 +52,7 @@ class Helper:
         self.p.stdin.close()
         self.p.wait()
 
-def live():
-    gc.collect()
-    return mg.arena_stats()["live"]
+from conftest import live
 """
 
 BACKWARD_SCRIPT = (
@@ -245,21 +241,8 @@ print(json.dumps({"a_grad": result, "expected": float(N), "error": error}))
 )
 
 
-def run_child(script: str, *args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, PYTHONFAULTHANDLER="1"),
-    )
-    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stderr[-3000:]}"
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
-
-
 def test_ctrl_c_stops_a_long_backward_promptly() -> None:
-    res = run_child(BACKWARD_SCRIPT, str(NODES))
+    res = run_script(BACKWARD_SCRIPT, str(NODES))
     print(f"\nfull backward {res['full_seconds'] * 1000:.1f} ms; attempts {res['attempts']}")
     # the uninterrupted run is right (closed form; 2*10^6 roundings of ~1e-16 each)
     assert res["leaf_grad"] == pytest.approx(res["closed_form"], rel=1e-8)
@@ -276,7 +259,7 @@ def test_ctrl_c_stops_a_long_backward_promptly() -> None:
 
 def test_ctrl_c_anywhere_in_a_training_loop() -> None:
     signals = 6
-    res = run_child(TRAINING_SCRIPT, str(signals), "30")
+    res = run_script(TRAINING_SCRIPT, str(signals), "30")
     print(f"\n{res}")
     assert res["caught"] == signals  # every SIGINT became one KeyboardInterrupt, caught
     assert res["steps"] >= 30
@@ -289,7 +272,7 @@ def test_signal_handler_calling_backward_mid_walk_is_refused() -> None:
     """A signal handler's backward() during another one's walk would mix the two walks'
     per-node counts: it raises RuntimeError, which stops the running walk; the graph can
     then be backpropagated again, correctly."""
-    res = run_child(REENTRANT_SCRIPT, str(NODES))
+    res = run_script(REENTRANT_SCRIPT, str(NODES))
     if res["a_grad"] is None:
         pytest.skip("the signal never landed during backward()")
     assert res["error"] is not None and "another backward() is running" in res["error"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import micrograd_cpp as mg
 import pytest
-from conftest import UNARY_OPS
+from conftest import UNARY_OPS, live
 
 CLASSES = [mg.Value, mg.Value32]
 DTYPE = {mg.Value: "float64", mg.Value32: "float32"}
@@ -25,12 +25,6 @@ BULK = 100_000
 @pytest.fixture(params=CLASSES, ids=lambda c: c.__name__)
 def cls(request: pytest.FixtureRequest) -> Any:
     return request.param
-
-
-def live(cls: Any) -> int:
-    gc.collect()
-    stats: dict[str, int] = mg.arena_stats(dtype=DTYPE[cls])
-    return stats["live"]
 
 
 def capacity(cls: Any) -> int:
@@ -120,10 +114,10 @@ def test_label_survives_wrapper_drop_and_refetch(cls: Any) -> None:
     h.label = "h"
     out = h + 1.0
     out.label = "out"
-    base = live(cls)
+    base = live(DTYPE[cls])
     del a, h
     gc.collect()
-    assert live(cls) == base  # the nodes live on inside `out`'s graph
+    assert live(DTYPE[cls]) == base  # the nodes live on inside `out`'s graph
     (hh,) = [p for p in out._prev if p._op == "*"]
     assert (hh.label, hh.data) == ("h", 6.0)
     (aa,) = [p for p in hh._prev if p.data == 2.0]
@@ -169,11 +163,11 @@ def test_non_str_label_in_constructor_is_type_error(cls: Any, bad: Any, type_nam
 
 
 def test_rejected_labels_leak_no_node(cls: Any) -> None:
-    base = live(cls)
+    base = live(DTYPE[cls])
     for bad, _ in BAD_LABELS:
         with pytest.raises(TypeError):
             cls(1.0, label=bad)
-    assert live(cls) == base
+    assert live(DTYPE[cls]) == base
 
 
 @pytest.mark.parametrize(("bad", "type_name"), BAD_LABELS, ids=[n for _, n in BAD_LABELS])
@@ -194,10 +188,10 @@ def test_value_as_label_is_type_error_naming_its_type(cls: Any) -> None:
 def test_unencodable_str_label_is_a_clear_error(cls: Any) -> None:
     # A lone surrogate is a str with no UTF-8 form; Python's own encoders reject it with
     # UnicodeEncodeError (a ValueError). The label stays as it was and no node leaks.
-    base = live(cls)
+    base = live(DTYPE[cls])
     with pytest.raises(ValueError):
         cls(1.0, label="\ud800")
-    assert live(cls) == base
+    assert live(DTYPE[cls]) == base
     v = cls(1.0, label="keep")
     with pytest.raises(ValueError):
         v.label = "\ud800"
@@ -205,21 +199,21 @@ def test_unencodable_str_label_is_a_clear_error(cls: Any) -> None:
 
 
 def test_labelled_nodes_are_freed(cls: Any) -> None:
-    base = live(cls)
+    base = live(DTYPE[cls])
     leaves = [cls(float(i), label=f"x{i}") for i in range(100)]
     ops = [(x * 2.0).relu() for x in leaves]  # 2 nodes (a leaf for 2.0, the product) + relu
     for i in range(len(ops)):
         ops[i].label = f"y{i}"
         next(iter(ops[i]._prev)).label = f"p{i}"  # and the product inside
-    assert live(cls) == base + 100 * 4
+    assert live(DTYPE[cls]) == base + 100 * 4
     del leaves
-    assert live(cls) == base + 100 * 4  # still held by the ops
+    assert live(DTYPE[cls]) == base + 100 * 4  # still held by the ops
     del ops
-    assert live(cls) == base
+    assert live(DTYPE[cls]) == base
 
 
 def test_labelled_bulk_reuses_slots(cls: Any) -> None:
-    base = live(cls)
+    base = live(DTYPE[cls])
 
     def stats() -> dict[str, int]:
         return mg.arena_stats(dtype=DTYPE[cls])

@@ -10,7 +10,6 @@ the full-batch demo loop (100 samples a step, about a minute).
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 import micrograd_cpp as mg
 import pytest
+from conftest import live
 from micrograd.engine import Value as MGValue
 from micrograd_cpp import nn, viz
 
@@ -154,11 +154,6 @@ def test_training_keeps_nodes_and_memory_flat(batch: int) -> None:
 # --------------------------------------------------------------------------------------
 
 DTYPES = {"float64": mg.Value, "float32": mg.Value32}
-
-
-def live(dtype: Dtype = "float64") -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 def graph(cls: Any) -> tuple[Any, Any, Any, Any]:

@@ -9,20 +9,17 @@ an array there (its ``__mul__`` wraps the array in a Value), which no scalar op 
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any, cast
 
 import micrograd_cpp as mg
 import numpy as np
 import pytest
+from conftest import BINARY_OPS
 from micrograd.engine import Value as MGValue
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
+    op.label: op.fn for name, op in BINARY_OPS.items() if name != "pow"
 }
 DATA = [1.5, -2.0, 0.25]
 

@@ -12,7 +12,6 @@ Those tests are expected failures (bugs reported in docs/reliability.md).
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import random
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 import micrograd_cpp as mg
 import pytest
+from conftest import live
 from micrograd_cpp import nn
 
 Dtype = Literal["float64", "float32"]
@@ -41,11 +41,6 @@ def busy_gil() -> Iterator[None]:
     sys.setswitchinterval(1e-6)
     yield
     sys.setswitchinterval(old)
-
-
-def live(dtype: Dtype = "float64") -> int:
-    gc.collect()
-    return int(mg.arena_stats(dtype=dtype)["live"])
 
 
 def run_threads(target: Callable[[int], None], n: int = THREADS) -> None:

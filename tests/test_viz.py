@@ -24,6 +24,7 @@ from typing import Any
 import graphviz
 import micrograd_cpp as mg
 import pytest
+from conftest import BINARY_OPS, UNARY_OPS
 from graphviz import Digraph
 from micrograd import nn as mg_nn
 from micrograd.engine import Value as MGValue
@@ -443,20 +444,12 @@ def test_draw_dot_labels_set_through_prev(cls: Any) -> None:
 
 # Each op micrograd_cpp has, the label its op node must show, and whether it reads b.
 ALL_OPS: list[tuple[str, bool, Callable[[Any, Any], Any]]] = [
-    ("+", True, lambda a, b: a + b),
-    ("*", True, lambda a, b: a * b),
-    ("ReLU", False, lambda a, b: a.relu()),
+    *[(op.label, True, op.fn) for op in BINARY_OPS.values()],
+    *[(op.label, False, op.on_first) for op in UNARY_OPS.values()],
     ("**2", False, lambda a, b: a**2),
     ("**0.5", False, lambda a, b: a**0.5),
     ("**-1", False, lambda a, b: a**-1),
-    ("tanh", False, lambda a, b: a.tanh()),
-    ("-", True, lambda a, b: a - b),
-    ("/", True, lambda a, b: a / b),
     ("neg", False, lambda a, b: -a),
-    ("exp", False, lambda a, b: a.exp()),
-    ("log", False, lambda a, b: a.log()),
-    ("sigmoid", False, lambda a, b: a.sigmoid()),
-    ("**", True, lambda a, b: a**b),
 ]
 
 

@@ -161,12 +161,12 @@ TEST_CASE("an interrupted backward leaves no counts behind and can be run again"
         chain.push_back(m);
         chain.push_back(x);
     }
-    auto& ctx = micrograd::detail::context<double>();
+    auto& hooks = micrograd::hooks<double>();
     for (int polls : {0, 5, 12}) {  // stop in the counting walk (0, 5), the propagating one
         polls_left = polls;
-        ctx.interrupted = &interrupt_after_polls;
+        hooks.interrupted = &interrupt_after_polls;
         CHECK_THROWS_AS(x.backward(), micrograd::Interrupted);
-        ctx.interrupted = nullptr;
+        hooks.interrupted = nullptr;
         bool clean = true;
         for (const auto& v : chain) clean = clean && v.node()->pending == 0;
         CHECK(clean);
@@ -188,9 +188,9 @@ void record_custom(micrograd::Node<double>* n) {
 }
 }  // namespace
 
-TEST_CASE("a custom node's backward is the context's hook, in backward()'s order") {
-    auto& ctx = micrograd::detail::context<double>();
-    ctx.custom_backward = &record_custom;
+TEST_CASE("a custom node's backward is Hooks::custom_backward, in backward()'s order") {
+    auto& hooks = micrograd::hooks<double>();
+    hooks.custom_backward = &record_custom;
     const micrograd::Value<double> x = 1.5;
     const micrograd::Value<double> y = micrograd::Value<double>::custom(3.0, &x, nullptr);
     const micrograd::Value<double> z = y * y;
@@ -203,5 +203,5 @@ TEST_CASE("a custom node's backward is the context's hook, in backward()'s order
     micrograd::backward_step(y.node());  // by hand, as micrograd's y._backward()
     CHECK(x.grad() == 24.0);
     CHECK_THROWS_AS(micrograd::Graph<double>{z}, micrograd::Unreplayable);
-    ctx.custom_backward = nullptr;
+    hooks.custom_backward = nullptr;
 }

@@ -206,7 +206,12 @@ TEST_CASE("numbers among the inputs become a new leaf in each neuron") {
     y.backward();
     CHECK(w0.grad() == 1.5);
     CHECK(x1.grad() == -3.0);
-    micrograd::expand(y.node());
+    {
+        const auto inputs = y.inputs();  // expands it first
+        REQUIRE(inputs.size() == 2);
+        CHECK(inputs[0].node() == y.node()->a);
+        CHECK(inputs[1].node() == y.node()->b);
+    }
     CHECK(live<double>() == before + 5);  // + m[0], s[0], m[1] (the node is s[1])
     CHECK(y.node()->op == Op::add);
     CHECK(y.node()->b->op == Op::mul);
@@ -242,8 +247,8 @@ TEST_CASE("expand() refuses to run inside backward()") {
     Value<double> y = micrograd::neuron(wp, b, xo, 1, true);
     target = y.node();
     for (int i = 0; i < 70'000; ++i) y = y + 1.0;  // long enough for a poll
-    auto& ctx = micrograd::detail::context<double>();
-    ctx.interrupted = []() noexcept {
+    auto& hooks = micrograd::hooks<double>();
+    hooks.interrupted = []() noexcept {
         try {
             micrograd::expand(target);
         } catch (const std::logic_error&) {
@@ -252,7 +257,7 @@ TEST_CASE("expand() refuses to run inside backward()") {
         return false;
     };
     y.backward();
-    ctx.interrupted = nullptr;
+    hooks.interrupted = nullptr;
     CHECK(refused);
     CHECK(target->op == Op::neuron_relu);  // unchanged
     CHECK(w.grad() == 2.0);

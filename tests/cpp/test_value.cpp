@@ -72,6 +72,19 @@ TEST_CASE_TEMPLATE("unary methods and pow with a constant exponent", T, double, 
     CHECK(root.data() == near<T>(std::sqrt(0.5)));
 }
 
+TEST_CASE_TEMPLATE("inputs() are micrograd's _prev, in order", T, double, float) {
+    const Value<T> a = 2, b = 3;
+    CHECK(a.inputs().empty());
+    const auto unary = a.relu().inputs();
+    REQUIRE(unary.size() == 1);
+    CHECK(unary[0].node() == a.node());
+    CHECK(a.pow(2).inputs().size() == 1);  // the exponent is no input
+    const auto binary = (a - b).inputs();
+    REQUIRE(binary.size() == 2);
+    CHECK(binary[0].node() == a.node());
+    CHECK(binary[1].node() == b.node());
+}
+
 TEST_CASE_TEMPLATE("copies share the node; the arena gets every node back when handles die", T,
                    double, float) {
     const std::size_t base = live<T>();

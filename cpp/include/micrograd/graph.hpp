@@ -440,7 +440,7 @@ private:
     // bias recorded for expand(); returns where its products go.
     static T* start_neuron(Program& p, std::size_t i, const T* data) {
         Node<T>& node = *p.nodes[p.leaves + i];
-        detail::free_grads(node);
+        detail::free_inner_grads(node);
         node.flags &= ~detail::flag_fused_uniform;
         Fused<T>& f = detail::fused_part(node);
         f.bias = data[p.a[i]];
@@ -465,7 +465,7 @@ private:
         const bool relu = node.op == Op::neuron_relu;
         const T from_relu = relu ? op::Relu::partials(T(0), T(0), data[o]).dx * grad[o] : T(0);
         const T g = T(0) + (relu ? from_relu : grad[o]);
-        detail::free_grads(node);
+        detail::free_inner_grads(node);
         node.inner_grad = g;
         node.flags |= detail::flag_fused_uniform;
         const std::uint32_t* ops = p.operands.data() + p.b[i];

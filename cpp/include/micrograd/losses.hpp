@@ -48,7 +48,7 @@ Value<T> mse_loss(const std::vector<Value<T>>& predictions,
     std::vector<Value<T>> terms;
     terms.reserve(predictions.size());
     for (std::size_t i = 0; i < predictions.size(); ++i)
-        terms.push_back((predictions[i] - targets[i].get()).pow(2));
+        terms.push_back((predictions[i] - targets[i].value_or_new_leaf()).pow(2));
     return detail::mean(terms);
 }
 

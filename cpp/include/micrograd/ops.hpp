@@ -15,7 +15,7 @@ struct Partials {
 };
 
 // One struct per op. `name` is micrograd's label (`_op`) where micrograd has the op; `arity`
-// counts the inputs (a leaf has none; a fused neuron has `many`, kept in rows: fused.hpp).
+// counts the inputs (a leaf has none; a fused neuron has `many`, kept in rows: fused_node.hpp).
 // forward(x, y) is the value and partials(x, y, out) the local derivatives, side by side:
 // unary ops ignore y, except pow_const, whose y is the exponent kept in the node
 // (`constant`). `method` names the Python method of a unary op (value.cpp binds one per
@@ -32,7 +32,7 @@ struct Defaults {
     static constexpr const char* doc = nullptr;
     static constexpr bool constant = false;
     static constexpr bool gradient = true;  // backward() propagates through it
-    static constexpr bool custom = false;   // its backward is Context::custom_backward
+    static constexpr bool custom = false;   // its backward is Hooks::custom_backward
 };
 
 struct Leaf : Defaults {
@@ -263,7 +263,7 @@ struct MaxShift : Defaults {
 };
 
 // A node made outside the core from one or two inputs, with its data given and its
-// backward step left to Context::custom_backward: the Python module's Value(data,
+// backward step left to Hooks::custom_backward: the Python module's Value(data,
 // (x, y), 'op') with a Python _backward (micrograd's custom ops). No forward: a Graph
 // cannot replay it.
 struct Custom1 : Defaults {
@@ -279,7 +279,7 @@ struct Custom2 : Defaults {
 };
 
 // A whole neuron in one node: micrograd's graph for sum((wi*xi ...), b) (Neuron) or its
-// relu (NeuronRelu), kept as arrays instead of 2n or 2n + 1 nodes (fused.hpp). It reports
+// relu (NeuronRelu), kept as arrays instead of 2n or 2n + 1 nodes (fused_node.hpp). It reports
 // the op of that graph's last node ('+' or 'ReLU'); expand() turns it into that graph.
 struct Neuron : Defaults {
     static constexpr const char* name = "+";

@@ -5,6 +5,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "backward.hpp"
 
@@ -28,7 +29,7 @@ public:
     Value(T data = T(0)) : Value(make(Op::leaf, data, nullptr, nullptr)) {}
 
     // A custom node (ops.hpp: Custom1, Custom2) holding `data`, with the inputs x and y
-    // (y may be null; both null: a new leaf): its backward is Context::custom_backward.
+    // (y may be null; both null: a new leaf): its backward is Hooks::custom_backward.
     static Value custom(T data, const Value* x, const Value* y) {
         if (x == nullptr) return Value(data);
         const Op op = y == nullptr ? Op::custom1 : Op::custom2;
@@ -60,6 +61,17 @@ public:
     bool exponent_is_integer() const noexcept { return n_->flags & detail::flag_int_exponent; }
 
     void backward() { micrograd::backward(n_); }
+
+    // micrograd's `_prev`, in order: none for a leaf, else the first input and, for a
+    // binary op, the second. A fused neuron is expanded first (expand()), so that it shows
+    // the inputs of micrograd's last node for it.
+    std::vector<Value> inputs() const {
+        expand(n_);
+        std::vector<Value> in;
+        if (n_->a != nullptr) in.push_back(Value(n_->a));
+        if (detail::is_binary(n_->op)) in.push_back(Value(n_->b));
+        return in;
+    }
 
     friend Value operator+(const Value& x, const Value& y) { return binary(Op::add, x, y); }
     friend Value operator-(const Value& x, const Value& y) { return binary(Op::sub, x, y); }
