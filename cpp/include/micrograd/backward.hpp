@@ -177,13 +177,17 @@ private:
     bool& flag_;
 };
 
-// Polls Context::interrupted every poll_interval calls; throws Interrupted when it says so.
+// Polls Context::interrupted every poll_interval nodes; throws Interrupted when it says so.
 template <class T>
 class Poll {
 public:
     explicit Poll(const Context<T>& ctx) : interrupted_(ctx.interrupted) {}
-    void operator()() {
-        if (--until_ != 0) return;
+    // After `done` more nodes (a replay counts a chunk of them at once).
+    void operator()(unsigned done = 1) {
+        if (until_ > done) {
+            until_ -= done;
+            return;
+        }
         until_ = poll_interval;
         if (interrupted_ != nullptr && interrupted_()) throw Interrupted();
     }

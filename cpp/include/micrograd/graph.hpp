@@ -13,6 +13,18 @@
 
 #include "fused.hpp"
 
+// Before a loop whose iterations are independent, though its pointers could alias as far
+// as the compiler knows: it may vectorize it.
+#if defined(__clang__)
+#define MICROGRAD_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define MICROGRAD_IVDEP _Pragma("GCC ivdep")
+#elif defined(_MSC_VER)
+#define MICROGRAD_IVDEP __pragma(loop(ivdep))
+#else
+#define MICROGRAD_IVDEP
+#endif
+
 namespace micrograd {
 
 // Graph<T>: the graph reachable from a root, recorded once as a program over arrays (CppAD's
@@ -92,35 +104,10 @@ public:
         for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
         detail::Poll<T> poll(ctx);
         const std::size_t entries = p.op.size();
-        for (std::size_t i = 0; i < entries; ++i) {
-            if (p.lanes[i] > 1) {
-                if (p.lanes[i] == 4)
-                    forward_neurons<4>(p, i, data);
-                else
-                    forward_neurons<2>(p, i, data);
-                i += p.lanes[i] - 1;
-                poll();
-                continue;
-            }
-            T& out = data[p.leaves + i];
-            const std::uint32_t a = p.a[i], b = p.b[i];
-            visit(
-                p.op[i],
-                [&](auto row) {
-                    using Rule = decltype(row);
-                    if constexpr (Rule::custom) {
-                        return 0;  // refused by capture()
-                    } else if constexpr (Rule::arity == op::many) {
-                        out = forward_neuron(p, i, data);
-                    } else if constexpr (Rule::arity == 2) {
-                        out = Rule::forward(data[a], data[b]);
-                    } else if constexpr (Rule::arity == 1) {
-                        out = Rule::forward(data[a], Rule::constant ? p.constants[b] : T(0));
-                    }
-                    return 0;
-                },
-                0);
-            poll();
+        for (std::size_t i = 0; i < entries;) {
+            const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
+            while (i < stop) i += forward_entry(p, i, data);
+            poll(static_cast<unsigned>(i - from));
         }
         for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
             p.nodes[s]->data = data[s];
@@ -141,30 +128,11 @@ public:
         std::fill(grad + p.leaves, grad + p.nodes.size(), T(0));
         grad[p.nodes.size() - 1] = T(1);  // the root: the last slot
         detail::Poll<T> poll(ctx);
-        for (std::size_t i = p.op.size(); i-- > 0;) {
-            const std::size_t o = p.leaves + i;
-            const T g = grad[o];
-            const std::uint32_t a = p.a[i], b = p.b[i];
-            visit(
-                p.op[i],
-                [&](auto row) {
-                    using Rule = decltype(row);
-                    if constexpr (!Rule::gradient || Rule::custom) {
-                        return 0;  // custom: refused by capture()
-                    } else if constexpr (Rule::arity == op::many) {
-                        backward_neuron(p, i, data, grad);
-                    } else if constexpr (Rule::arity == 2) {
-                        const Partials<T> d = Rule::partials(data[a], data[b], data[o]);
-                        grad[a] += d.dx * g;
-                        grad[b] += d.dy * g;
-                    } else if constexpr (Rule::arity == 1) {
-                        const T k = Rule::constant ? p.constants[b] : T(0);
-                        grad[a] += Rule::partials(data[a], k, data[o]).dx * g;
-                    }
-                    return 0;
-                },
-                0);
-            poll();
+        for (std::size_t i = p.op.size(); i > 0;) {
+            const std::size_t from = i,
+                              stop = i > detail::poll_interval ? i - detail::poll_interval : 0;
+            while (i > stop) i -= backward_entry(p, i - 1, data, grad);
+            poll(static_cast<unsigned>(from - i));
         }
         for (std::size_t s = 0; s < p.nodes.size(); ++s) p.nodes[s]->grad = grad[s];
     }
@@ -227,7 +195,7 @@ private:
         std::vector<T> constants;
         std::vector<std::uint32_t> operands;
         std::vector<T> data, grad;  // by slot
-        // By entry: how many neurons forward() computes together from this one (group()).
+        // By entry: the size of the group of neurons it starts, or the end of one (group()).
         std::vector<std::uint8_t> lanes;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
@@ -334,19 +302,31 @@ private:
     // The neurons of a layer are consecutive entries on the same run of inputs. Each one's
     // sum is a chain of dependent additions (micrograd's order, kept for the bits), so
     // forward() computes up to four of them together, their chains interleaved: the same
-    // additions in the same order per neuron, with the adder's latency overlapped. A group
-    // is entries in runs (record()) of the same size and inputs whose weights and biases
-    // come before the group.
+    // additions in the same order per neuron, with the adder's latency overlapped; and
+    // backward() adds their contributions to each input's grad in one pass, in the order of
+    // the entries (last first). A group is entries in runs (record()) of the same size and
+    // inputs whose weights and biases come before the group and are apart from each other's
+    // (so each of their grads gets one contribution from the group, and any order of the
+    // runs' elements gives the same bits). Its first entry holds its size in `lanes`, its
+    // last one group_tail and the distance back to the first.
     static void group(Program& p) {
         const std::size_t entries = p.op.size();
         p.lanes.assign(entries, 1);
         auto head = [&p](std::size_t i) { return p.operands.data() + p.b[i]; };
+        auto apart = [&](std::size_t i, std::size_t j, std::size_t n) {
+            const std::size_t wi = head(i)[1], wj = head(j)[1], bi = p.a[i], bj = p.a[j];
+            auto outside = [n](std::size_t s, std::size_t run) { return s < run || s >= run + n; };
+            return (wi + n <= wj || wj + n <= wi) && bi != bj && outside(bi, wj) && outside(bj, wi);
+        };
         auto joins = [&](std::size_t first, std::size_t i) {
             if (i >= entries || !is_fused(p.op[i]) || !(head(i)[0] & in_runs)) return false;
             const std::uint32_t* a = head(first);
             const std::uint32_t* b = head(i);
             const std::size_t before = p.leaves + first, n = b[0] & ~in_runs;
-            return b[0] == a[0] && b[2] == a[2] && b[1] + n <= before && p.a[i] < before;
+            if (b[0] != a[0] || b[2] != a[2] || b[1] + n > before || p.a[i] >= before) return false;
+            for (std::size_t j = first; j < i; ++j)
+                if (!apart(i, j, n)) return false;
+            return true;
         };
         for (std::size_t i = 0; i < entries;) {
             std::size_t g = 1;
@@ -355,6 +335,7 @@ private:
                 if (g == 3) g = 2;  // groups of 4, 2 or 1
             }
             p.lanes[i] = static_cast<std::uint8_t>(g);
+            if (g > 1) p.lanes[i + g - 1] = static_cast<std::uint8_t>(group_tail | (g - 1));
             i += g;
         }
     }
@@ -399,39 +380,118 @@ private:
     // each run of consecutive slots (flagged in_runs, beside n; so nn's neurons are).
     static constexpr std::uint32_t in_runs = 1u << 31;
     static constexpr std::size_t max_lanes = 4;
+    static constexpr std::uint8_t group_tail = 0x80;  // in `lanes`: group()
 
-    // A fused neuron's value: micrograd's sum((wi*xi ...), b) in its order, then its relu;
-    // the products and the bias go to the node's block, where expand() reads them.
+    // Computes entry i (and the rest of its group, if it starts one) into data; returns
+    // how many entries that was.
+    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
+        switch (p.lanes[i]) {
+            case 4: forward_neurons<4>(p, i, data); return 4;
+            case 2: forward_neurons<2>(p, i, data); return 2;
+            default: break;
+        }
+        T& out = data[p.leaves + i];
+        const std::uint32_t a = p.a[i], b = p.b[i];
+        visit(
+            p.op[i],
+            [&](auto row) {
+                using Rule = decltype(row);
+                if constexpr (Rule::custom) {
+                    return 0;  // refused by capture()
+                } else if constexpr (Rule::arity == op::many) {
+                    if (p.operands[b] & in_runs)
+                        forward_neurons<1>(p, i, data);
+                    else
+                        out = forward_neuron(p, i, data);
+                } else if constexpr (Rule::arity == 2) {
+                    out = Rule::forward(data[a], data[b]);
+                } else if constexpr (Rule::arity == 1) {
+                    out = Rule::forward(data[a], Rule::constant ? p.constants[b] : T(0));
+                }
+                return 0;
+            },
+            0);
+        return 1;
+    }
+
+    // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
+    // inputs' grads; returns how many entries that was.
+    static std::size_t backward_entry(Program& p, std::size_t i, const T* data, T* grad) {
+        if (p.lanes[i] & group_tail) {
+            const std::size_t first = i - (p.lanes[i] & ~group_tail);
+            if (p.lanes[first] == 4)
+                backward_neurons<4>(p, first, data, grad);
+            else
+                backward_neurons<2>(p, first, data, grad);
+            return p.lanes[first];
+        }
+        const std::size_t o = p.leaves + i;
+        const T g = grad[o];
+        const std::uint32_t a = p.a[i], b = p.b[i];
+        visit(
+            p.op[i],
+            [&](auto row) {
+                using Rule = decltype(row);
+                if constexpr (!Rule::gradient || Rule::custom) {
+                    return 0;  // custom: refused by capture()
+                } else if constexpr (Rule::arity == op::many) {
+                    if (p.operands[b] & in_runs)
+                        backward_neurons<1>(p, i, data, grad);
+                    else
+                        backward_neuron(p, i, data, grad);
+                } else if constexpr (Rule::arity == 2) {
+                    const Partials<T> d = Rule::partials(data[a], data[b], data[o]);
+                    grad[a] += d.dx * g;
+                    grad[b] += d.dy * g;
+                } else if constexpr (Rule::arity == 1) {
+                    const T k = Rule::constant ? p.constants[b] : T(0);
+                    grad[a] += Rule::partials(data[a], k, data[o]).dx * g;
+                }
+                return 0;
+            },
+            0);
+        return 1;
+    }
+
+    // A fused neuron with listed operands: micrograd's sum((wi*xi ...), b) in its order,
+    // then its relu; the products and the bias go to the node's block, where expand()
+    // reads them.
     static T forward_neuron(Program& p, std::size_t i, const T* data) {
         Node<T>& node = *p.nodes[p.leaves + i];
         T* prod = start_neuron(p, i, data);
         const std::uint32_t* ops = p.operands.data() + p.b[i];
         const std::uint32_t n = ops[0] & ~in_runs;
-        if (ops[0] & in_runs) {
-            products(prod, data + ops[1], data + ops[2], n);
-        } else {
-            for (std::uint32_t k = 0; k < n; ++k)
-                prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
-        }
         T sum = data[p.a[i]];
-        for (std::uint32_t k = 0; k < n; ++k) sum = op::Add::forward(sum, prod[k]);
+        for (std::uint32_t k = 0; k < n; ++k) {
+            prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
+            sum = op::Add::forward(sum, prod[k]);
+        }
         return finish_neuron(node, sum);
     }
 
-    // G neurons of a group (group()) at once: each one's sum in its own order, interleaved.
+    // The same for the G neurons in runs of a group (group()) at once: each one's sum in
+    // its own order, the G chains interleaved.
     template <int G>
     static void forward_neurons(Program& p, std::size_t i, T* data) {
-        const std::uint32_t n = p.operands[p.b[i]] & ~in_runs;
+        const std::uint32_t* head = p.operands.data() + p.b[i];
+        const std::uint32_t n = head[0] & ~in_runs;
+        const T* x = data + head[2];
+        const T* w[G];
         T* prod[G];
         T sum[G];
         for (int j = 0; j < G; ++j) {
-            const std::uint32_t* ops = p.operands.data() + p.b[i + j];
+            w[j] = data + p.operands[p.b[i + j] + 1];
             prod[j] = start_neuron(p, i + j, data);
-            products(prod[j], data + ops[1], data + ops[2], n);
             sum[j] = data[p.a[i + j]];
         }
-        for (std::uint32_t k = 0; k < n; ++k)
-            for (int j = 0; j < G; ++j) sum[j] = op::Add::forward(sum[j], prod[j][k]);
+        for (std::uint32_t k = 0; k < n; ++k) {
+            const T xk = x[k];
+            for (int j = 0; j < G; ++j) {
+                const T m = op::Mul::forward(w[j][k], xk);
+                prod[j][k] = m;
+                sum[j] = op::Add::forward(sum[j], m);
+            }
+        }
         for (int j = 0; j < G; ++j)
             data[p.leaves + i + j] = finish_neuron(*p.nodes[p.leaves + i + j], sum[j]);
     }
@@ -451,15 +511,10 @@ private:
         return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
     }
 
-    // The products of two runs (apart from prod: the compiler may vectorize).
-    static void products(T* __restrict prod, const T* __restrict w, const T* __restrict x,
-                         std::uint32_t n) {
-        for (std::uint32_t k = 0; k < n; ++k) prod[k] = op::Mul::forward(w[k], x[k]);
-    }
-
     // A fused neuron's backward step in a freshly built graph (propagate_fused's first):
-    // every inner grad is g; the node keeps it as its uniform inner grad.
-    static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
+    // every inner grad is g, which the node keeps as its uniform inner grad and which this
+    // returns; its bias gets its grad, in micrograd's order for one listed neuron.
+    static T start_backward(Program& p, std::size_t i, const T* data, T* grad) {
         const std::size_t o = p.leaves + i;
         Node<T>& node = *p.nodes[o];
         const bool relu = node.op == Op::neuron_relu;
@@ -468,32 +523,58 @@ private:
         detail::free_grads(node);
         node.inner_grad = g;
         node.flags |= detail::flag_fused_uniform;
+        return g;
+    }
+
+    // The bias's share: s[0]'s grad, which is the node's own when s[0] is the node.
+    static T to_bias(const Program& p, std::size_t i, const T* grad, std::uint32_t n, T g) {
+        const std::size_t o = p.leaves + i;
+        return (n == 1 && p.op[i] == Op::neuron) ? grad[o] : g;
+    }
+
+    static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
+        const T g = start_backward(p, i, data, grad);
         const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0] & ~in_runs;
-        const T to_bias = (n == 1 && !relu) ? grad[o] : g;
-        if (ops[0] & in_runs) {
-            // Every slot here gets one contribution (record()): any order gives the same bits.
-            grad[p.a[i]] += to_bias;
-            contributions(grad + ops[1], grad + ops[2], data + ops[1], data + ops[2], n, g);
-            return;
-        }
+        const std::uint32_t n = ops[0];
         const std::uint32_t* w = ops + 1;
         const std::uint32_t* x = w + n;
         for (std::uint32_t k = n - 1; k > 0; --k) {
             grad[w[k]] += data[x[k]] * g;
             grad[x[k]] += data[w[k]] * g;
         }
-        grad[p.a[i]] += to_bias;  // before m[0], as micrograd's order
+        grad[p.a[i]] += to_bias(p, i, grad, n, g);  // before m[0], as micrograd's order
         grad[w[0]] += data[x[0]] * g;
         grad[x[0]] += data[w[0]] * g;
     }
 
-    // w's and x's grads from the products w[k] * x[k] whose grad is g, for two runs apart.
-    static void contributions(T* __restrict w_grad, T* __restrict x_grad, const T* __restrict w,
-                              const T* __restrict x, std::uint32_t n, T g) {
+    // The same for the G neurons in runs of a group (group()), last first as backward()
+    // sweeps them: every slot of their weights and biases gets one contribution, any order
+    // giving the same bits, and each input's grad gets theirs in the order of the sweep.
+    template <int G>
+    static void backward_neurons(Program& p, std::size_t i, const T* data, T* grad) {
+        const std::uint32_t* head = p.operands.data() + p.b[i];
+        const std::uint32_t n = head[0] & ~in_runs;
+        const T* x = data + head[2];
+        T* x_grad = grad + head[2];
+        const T* w[G];
+        T* w_grad[G];
+        T g[G];
+        for (int j = G; j-- > 0;) {
+            const std::uint32_t at = p.operands[p.b[i + j] + 1];
+            w[j] = data + at;
+            w_grad[j] = grad + at;
+            g[j] = start_backward(p, i + j, data, grad);
+            grad[p.a[i + j]] += to_bias(p, i + j, grad, n, g[j]);
+        }
+        MICROGRAD_IVDEP
         for (std::uint32_t k = 0; k < n; ++k) {
-            w_grad[k] += x[k] * g;
-            x_grad[k] += w[k] * g;
+            const T xk = x[k];
+            T xg = x_grad[k];
+            for (int j = G; j-- > 0;) {
+                w_grad[j][k] += xk * g[j];
+                xg += w[j][k] * g[j];
+            }
+            x_grad[k] = xg;
         }
     }
 
