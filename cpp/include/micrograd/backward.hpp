@@ -256,6 +256,7 @@ template <class T>
 void backward(Node<T>* root) {
     auto& ctx = detail::context<T>();
     const detail::Walking<T> walking(ctx, "backward()");
+    detail::settle(ctx);
     root->grad = T(1);
     if (root->op == Op::leaf) return;
     detail::consumers_first(ctx, root, [](Node<T>& n) { detail::propagate(n); });

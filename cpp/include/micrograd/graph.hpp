@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -54,6 +55,13 @@ namespace micrograd {
 // one expand()ed since capture (its `_prev` was read) makes the next replay capture the
 // graph again (the expanded nodes are micrograd's, with the same values).
 //
+// A fused neuron's inner state (its products and bias, which expand() reads; its inner
+// grads, into which an eager backward() accumulates) is not written by a replay: the
+// program keeps the data and grads it follows from, and names itself Context::stale;
+// expand(), backward() and the next replay of another program first call
+// detail::settle(), which writes it to the blocks (write_stale()). So a replay touches a
+// neuron's node only to write its data and grad, and its sweeps keep to the arrays.
+//
 // What a replay cannot see: the structure is the one captured. Branches taken on data
 // while the graph was built, numbers computed from data (now constant leaves), a batch
 // or model of another size: build and capture again.
@@ -77,9 +85,9 @@ public:
     // Captures the graph of root; `inputs` are leaves of it that set_inputs() writes, in
     // order (std::invalid_argument naming the position of one that is not).
     explicit Graph(Value<T> root, std::vector<Value<T>> inputs = {})
-        : root_(std::move(root)), inputs_(std::move(inputs)), p_(capture(root_, inputs_)) {}
+        : root_(std::move(root)), inputs_(std::move(inputs)), p_(own(capture(root_, inputs_))) {}
 
-    std::size_t size() const noexcept { return p_.nodes.size(); }
+    std::size_t size() const noexcept { return p_->nodes.size(); }
     const Value<T>& root() const noexcept { return root_; }
     const std::vector<Value<T>>& inputs() const noexcept { return inputs_; }
 
@@ -99,20 +107,34 @@ public:
         auto& ctx = detail::context<T>();
         refresh(ctx);
         const detail::Walking<T> walking(ctx, "Graph.forward()");
-        Program& p = p_;
+        Program& p = *p_;
+        if (ctx.stale != &p) detail::settle(ctx);  // another program's
         T* data = p.data.data();
+        if (ctx.stale == &p) p.saved.assign(data, data + p.leaves);  // see below
         for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
-        detail::Poll<T> poll(ctx);
-        const std::size_t entries = p.op.size();
-        for (std::size_t i = 0; i < entries;) {
-            const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
-            while (i < stop) i += forward_entry(p, i, data);
-            poll(static_cast<unsigned>(i - from));
+        try {
+            detail::Poll<T> poll(ctx);
+            const std::size_t entries = p.op.size();
+            for (std::size_t i = 0; i < entries;) {
+                const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
+                while (i < stop) i += forward_entry(p, i, data);
+                poll(static_cast<unsigned>(i - from));
+            }
+        } catch (...) {
+            // Interrupted: the data that write_stale() reads is that of the last replay again.
+            if (ctx.stale == &p) {
+                std::copy(p.saved.begin(), p.saved.end(), data);
+                for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) data[s] = p.nodes[s]->data;
+            }
+            throw;
         }
         for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
             p.nodes[s]->data = data[s];
             p.nodes[s]->grad = T(0);  // as in a freshly built graph
         }
+        p.forwarded = true;
+        p.backwarded = false;
+        leave_stale(ctx, p);
     }
 
     // micrograd's backward() from the root, over the values of the last forward() (or of
@@ -121,7 +143,10 @@ public:
         auto& ctx = detail::context<T>();
         refresh(ctx);
         const detail::Walking<T> walking(ctx, "Graph.backward()");
-        Program& p = p_;
+        Program& p = *p_;
+        // Another program's inner state, or this one's from a backward() whose grads the
+        // sweep overwrites (an interrupted sweep leaves them half done).
+        if (ctx.stale != &p || p.backwarded) detail::settle(ctx);
         const T* data = p.data.data();
         T* grad = p.grad.data();
         for (std::size_t s = 0; s < p.leaves; ++s) grad[s] = p.nodes[s]->grad;
@@ -135,6 +160,8 @@ public:
             poll(static_cast<unsigned>(from - i));
         }
         for (std::size_t s = 0; s < p.nodes.size(); ++s) p.nodes[s]->grad = grad[s];
+        p.backwarded = true;
+        leave_stale(ctx, p);
     }
 
     // Recomputes every interior node from its inputs' data in the nodes, one node at a
@@ -142,7 +169,7 @@ public:
     // nodes hold (0 after a replay; infinity where only one of the two is nan). Changes
     // nothing.
     T check() const {
-        const Program& p = p_;
+        const Program& p = *p_;
         T worst = T(0);
         for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
             Node<T>& n = *p.nodes[s];
@@ -195,11 +222,29 @@ private:
         std::vector<T> constants;
         std::vector<std::uint32_t> operands;
         std::vector<T> data, grad;  // by slot
+        std::vector<T> saved;       // forward(): the last replay's leaf data
         // By entry: the size of the group of neurons it starts, or the end of one (group()).
         std::vector<std::uint8_t> lanes;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
+        // What write_stale() writes (the inner state of the eager path after the same calls):
+        // the bias and products of the last forward(), if one ran since capture or since it
+        // last wrote them; the uniform inner grads of the last backward(), if one ran after
+        // it, else none.
+        bool forwarded = false, backwarded = false;
     };
+
+    // The program, where Context::stale can point: at a fixed address, and settled before
+    // it goes.
+    struct Drop {
+        void operator()(Program* p) const noexcept {
+            auto& ctx = detail::context<T>();
+            if (ctx.stale == p) detail::settle(ctx);
+            delete p;
+        }
+    };
+    using Owned = std::unique_ptr<Program, Drop>;
+    static Owned own(Program p) { return Owned(new Program(std::move(p))); }
 
     // Calls f(input) for each input of an interior node, in order (a fused neuron: bias,
     // weights, then inputs).
@@ -366,14 +411,47 @@ private:
 
     // Captures again if a fused neuron of the program was expanded since capture.
     void refresh(const detail::Context<T>& ctx) {
-        if (!p_.has_fused || ctx.expansions == p_.expansions) return;
-        for (std::size_t i = 0; i < p_.op.size(); ++i) {
-            if (p_.nodes[p_.leaves + i]->op != p_.op[i]) {
-                p_ = capture(root_, inputs_);
+        if (!p_->has_fused || ctx.expansions == p_->expansions) return;
+        for (std::size_t i = 0; i < p_->op.size(); ++i) {
+            if (p_->nodes[p_->leaves + i]->op != p_->op[i]) {
+                p_ = own(capture(root_, inputs_));
                 return;
             }
         }
-        p_.expansions = ctx.expansions;
+        p_->expansions = ctx.expansions;
+    }
+
+    // After a replay of p: its fused neurons' inner state is in its arrays (Context::stale).
+    static void leave_stale(detail::Context<T>& ctx, Program& p) noexcept {
+        if (!p.has_fused) return;
+        ctx.stale = &p;
+        ctx.write_stale = &write_stale;
+    }
+
+    // Writes the inner state of p's fused neurons to their blocks (Program::forwarded,
+    // backwarded), as the eager path leaves it.
+    static void write_stale(void* program) noexcept {
+        Program& p = *static_cast<Program*>(program);
+        const T* data = p.data.data();
+        for (std::size_t i = 0; i < p.op.size(); ++i) {
+            if (!is_fused(p.op[i])) continue;
+            Node<T>& node = *p.nodes[p.leaves + i];
+            if (p.forwarded) {
+                Fused<T>& f = detail::fused_part(node);
+                const std::uint32_t* ops = p.operands.data() + p.b[i];
+                f.bias = data[p.a[i]];
+                for (std::uint32_t k = 0; k < f.n; ++k)
+                    f.prod()[k] = op::Mul::forward(data[weight(ops, k)], data[input(ops, k)]);
+            }
+            detail::free_grads(node);
+            if (p.backwarded) {
+                node.inner_grad = neuron_grad(p, i, data, p.grad.data());
+                node.flags |= detail::flag_fused_uniform;
+            } else {
+                node.flags &= ~detail::flag_fused_uniform;
+            }
+        }
+        p.forwarded = false;  // the blocks hold it now
     }
 
     // A fused neuron's operands: its weights' and inputs' slots, listed, or the first of
@@ -384,7 +462,7 @@ private:
 
     // Computes entry i (and the rest of its group, if it starts one) into data; returns
     // how many entries that was.
-    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
+    static std::size_t forward_entry(const Program& p, std::size_t i, T* data) {
         switch (p.lanes[i]) {
             case 4: forward_neurons<4>(p, i, data); return 4;
             case 2: forward_neurons<2>(p, i, data); return 2;
@@ -416,7 +494,7 @@ private:
 
     // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
     // inputs' grads; returns how many entries that was.
-    static std::size_t backward_entry(Program& p, std::size_t i, const T* data, T* grad) {
+    static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
         if (p.lanes[i] & group_tail) {
             const std::size_t first = i - (p.lanes[i] & ~group_tail);
             if (p.lanes[first] == 4)
@@ -453,77 +531,57 @@ private:
         return 1;
     }
 
+    // A fused neuron's k-th weight's and input's slots.
+    static std::uint32_t weight(const std::uint32_t* ops, std::uint32_t k) {
+        return ops[0] & in_runs ? ops[1] + k : ops[1 + k];
+    }
+    static std::uint32_t input(const std::uint32_t* ops, std::uint32_t k) {
+        return ops[0] & in_runs ? ops[2] + k : ops[1 + ops[0] + k];
+    }
+
     // A fused neuron with listed operands: micrograd's sum((wi*xi ...), b) in its order,
-    // then its relu; the products and the bias go to the node's block, where expand()
-    // reads them.
-    static T forward_neuron(Program& p, std::size_t i, const T* data) {
-        Node<T>& node = *p.nodes[p.leaves + i];
-        T* prod = start_neuron(p, i, data);
+    // then its relu. (Its block's products and bias are left to write_stale().)
+    static T forward_neuron(const Program& p, std::size_t i, const T* data) {
         const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0] & ~in_runs;
         T sum = data[p.a[i]];
-        for (std::uint32_t k = 0; k < n; ++k) {
-            prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
-            sum = op::Add::forward(sum, prod[k]);
-        }
-        return finish_neuron(node, sum);
+        for (std::uint32_t k = 0; k < ops[0]; ++k)
+            sum =
+                op::Add::forward(sum, op::Mul::forward(data[weight(ops, k)], data[input(ops, k)]));
+        return finish_neuron(p, i, sum);
     }
 
     // The same for the G neurons in runs of a group (group()) at once: each one's sum in
     // its own order, the G chains interleaved.
     template <int G>
-    static void forward_neurons(Program& p, std::size_t i, T* data) {
+    static void forward_neurons(const Program& p, std::size_t i, T* data) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         const T* x = data + head[2];
         const T* w[G];
-        T* prod[G];
         T sum[G];
         for (int j = 0; j < G; ++j) {
             w[j] = data + p.operands[p.b[i + j] + 1];
-            prod[j] = start_neuron(p, i + j, data);
             sum[j] = data[p.a[i + j]];
         }
         for (std::uint32_t k = 0; k < n; ++k) {
             const T xk = x[k];
-            for (int j = 0; j < G; ++j) {
-                const T m = op::Mul::forward(w[j][k], xk);
-                prod[j][k] = m;
-                sum[j] = op::Add::forward(sum[j], m);
-            }
+            for (int j = 0; j < G; ++j)
+                sum[j] = op::Add::forward(sum[j], op::Mul::forward(w[j][k], xk));
         }
-        for (int j = 0; j < G; ++j)
-            data[p.leaves + i + j] = finish_neuron(*p.nodes[p.leaves + i + j], sum[j]);
+        for (int j = 0; j < G; ++j) data[p.leaves + i + j] = finish_neuron(p, i + j, sum[j]);
     }
 
-    // A neuron about to be computed: no inner grads yet (as in a freshly built graph), its
-    // bias recorded for expand(); returns where its products go.
-    static T* start_neuron(Program& p, std::size_t i, const T* data) {
-        Node<T>& node = *p.nodes[p.leaves + i];
-        detail::free_grads(node);
-        node.flags &= ~detail::flag_fused_uniform;
-        Fused<T>& f = detail::fused_part(node);
-        f.bias = data[p.a[i]];
-        return f.prod();
+    static T finish_neuron(const Program& p, std::size_t i, T sum) {
+        return p.op[i] == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
     }
 
-    static T finish_neuron(const Node<T>& node, T sum) {
-        return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
-    }
-
-    // A fused neuron's backward step in a freshly built graph (propagate_fused's first):
-    // every inner grad is g, which the node keeps as its uniform inner grad and which this
-    // returns; its bias gets its grad, in micrograd's order for one listed neuron.
-    static T start_backward(Program& p, std::size_t i, const T* data, T* grad) {
+    // A fused neuron's inner grads in a freshly built graph after backward() (all the same:
+    // propagate_fused's first).
+    static T neuron_grad(const Program& p, std::size_t i, const T* data, const T* grad) {
         const std::size_t o = p.leaves + i;
-        Node<T>& node = *p.nodes[o];
-        const bool relu = node.op == Op::neuron_relu;
+        const bool relu = p.op[i] == Op::neuron_relu;
         const T from_relu = relu ? op::Relu::partials(T(0), T(0), data[o]).dx * grad[o] : T(0);
-        const T g = T(0) + (relu ? from_relu : grad[o]);
-        detail::free_grads(node);
-        node.inner_grad = g;
-        node.flags |= detail::flag_fused_uniform;
-        return g;
+        return T(0) + (relu ? from_relu : grad[o]);
     }
 
     // The bias's share: s[0]'s grad, which is the node's own when s[0] is the node.
@@ -532,8 +590,9 @@ private:
         return (n == 1 && p.op[i] == Op::neuron) ? grad[o] : g;
     }
 
-    static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
-        const T g = start_backward(p, i, data, grad);
+    // A fused neuron's backward step with listed operands, in micrograd's order.
+    static void backward_neuron(const Program& p, std::size_t i, const T* data, T* grad) {
+        const T g = neuron_grad(p, i, data, grad);
         const std::uint32_t* ops = p.operands.data() + p.b[i];
         const std::uint32_t n = ops[0];
         const std::uint32_t* w = ops + 1;
@@ -551,7 +610,7 @@ private:
     // sweeps them: every slot of their weights and biases gets one contribution, any order
     // giving the same bits, and each input's grad gets theirs in the order of the sweep.
     template <int G>
-    static void backward_neurons(Program& p, std::size_t i, const T* data, T* grad) {
+    static void backward_neurons(const Program& p, std::size_t i, const T* data, T* grad) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         const T* x = data + head[2];
@@ -563,7 +622,7 @@ private:
             const std::uint32_t at = p.operands[p.b[i + j] + 1];
             w[j] = data + at;
             w_grad[j] = grad + at;
-            g[j] = start_backward(p, i + j, data, grad);
+            g[j] = neuron_grad(p, i + j, data, grad);
             grad[p.a[i + j]] += to_bias(p, i + j, grad, n, g[j]);
         }
         MICROGRAD_IVDEP
@@ -580,7 +639,7 @@ private:
 
     Value<T> root_;
     std::vector<Value<T>> inputs_;
-    Program p_;
+    Owned p_;
 };
 
 }  // namespace micrograd
