@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -225,6 +227,11 @@ private:
         std::vector<T> saved;       // forward(): the last replay's leaf data
         // By entry: the size of the group of neurons it starts, or the end of one (group()).
         std::vector<std::uint8_t> lanes;
+        // By entry, for the first of a group: where in `packed` its weights are, transposed
+        // (the k-th weight of each of its G neurons together), and pack_first if it is the
+        // first group of those weights in the program, which copies them there.
+        std::vector<std::uint32_t> pack;
+        std::vector<T> packed;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
         // What write_stale() writes (the inner state of the eager path after the same calls):
@@ -346,17 +353,22 @@ private:
 
     // The neurons of a layer are consecutive entries on the same run of inputs. Each one's
     // sum is a chain of dependent additions (micrograd's order, kept for the bits), so
-    // forward() computes up to four of them together, their chains interleaved: the same
-    // additions in the same order per neuron, with the adder's latency overlapped; and
-    // backward() adds their contributions to each input's grad in one pass, in the order of
-    // the entries (last first). A group is entries in runs (record()) of the same size and
-    // inputs whose weights and biases come before the group and are apart from each other's
-    // (so each of their grads gets one contribution from the group, and any order of the
+    // forward() computes up to 16 of them together: for each input, its product with the
+    // next weight of every neuron of the group is added to that neuron's sum. The same
+    // additions in the same order per neuron, vectorized across the neurons, with the
+    // adder's latency overlapped; the weights are read from a copy transposed for that
+    // (`packed`, made once per forward() for all the groups that share them: a layer's,
+    // for every sample). backward() adds a group's contributions to each input's grad in
+    // one pass per four neurons, in the order of the entries (last first).
+    // A group is 2, 4, 8 or 16 entries in runs (record()) of the same size and inputs
+    // whose weights and biases come before the group and are apart from each other's (so
+    // each of their grads gets one contribution from the group, and any order of the
     // runs' elements gives the same bits). Its first entry holds its size in `lanes`, its
     // last one group_tail and the distance back to the first.
     static void group(Program& p) {
         const std::size_t entries = p.op.size();
         p.lanes.assign(entries, 1);
+        p.pack.assign(entries, 0);
         auto head = [&p](std::size_t i) { return p.operands.data() + p.b[i]; };
         auto apart = [&](std::size_t i, std::size_t j, std::size_t n) {
             const std::size_t wi = head(i)[1], wj = head(j)[1], bi = p.a[i], bj = p.a[j];
@@ -373,16 +385,25 @@ private:
                 if (!apart(i, j, n)) return false;
             return true;
         };
+        std::map<std::vector<std::uint32_t>, std::uint32_t> packs;  // weights' slots: where
         for (std::size_t i = 0; i < entries;) {
             std::size_t g = 1;
             if (joins(i, i)) {
                 while (g < max_lanes && joins(i, i + g)) ++g;
-                if (g == 3) g = 2;  // groups of 4, 2 or 1
+                while (g & (g - 1)) g &= g - 1;  // a power of two
             }
             p.lanes[i] = static_cast<std::uint8_t>(g);
-            if (g > 1) p.lanes[i + g - 1] = static_cast<std::uint8_t>(group_tail | (g - 1));
+            if (g > 1) {
+                p.lanes[i + g - 1] = static_cast<std::uint8_t>(group_tail | (g - 1));
+                std::vector<std::uint32_t> weights;
+                for (std::size_t j = 0; j < g; ++j) weights.push_back(head(i + j)[1]);
+                const auto [at, first] = packs.emplace(weights, p.packed.size());
+                p.pack[i] = at->second | (first ? pack_first : 0);
+                if (first) p.packed.resize(p.packed.size() + g * (head(i)[0] & ~in_runs));
+            }
             i += g;
         }
+        if (p.packed.size() >= pack_first) throw std::length_error("Graph: too many weights");
     }
 
     // The inputs must be distinct leaves of the graph (slots marked in `pending`).
@@ -457,13 +478,16 @@ private:
     // A fused neuron's operands: its weights' and inputs' slots, listed, or the first of
     // each run of consecutive slots (flagged in_runs, beside n; so nn's neurons are).
     static constexpr std::uint32_t in_runs = 1u << 31;
-    static constexpr std::size_t max_lanes = 4;
-    static constexpr std::uint8_t group_tail = 0x80;  // in `lanes`: group()
+    static constexpr std::size_t max_lanes = 16;
+    static constexpr std::uint32_t pack_first = 1u << 31;  // in `pack`: group()
+    static constexpr std::uint8_t group_tail = 0x80;       // in `lanes`: group()
 
     // Computes entry i (and the rest of its group, if it starts one) into data; returns
     // how many entries that was.
-    static std::size_t forward_entry(const Program& p, std::size_t i, T* data) {
+    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
         switch (p.lanes[i]) {
+            case 16: forward_neurons<16>(p, i, data); return 16;
+            case 8: forward_neurons<8>(p, i, data); return 8;
             case 4: forward_neurons<4>(p, i, data); return 4;
             case 2: forward_neurons<2>(p, i, data); return 2;
             default: break;
@@ -496,12 +520,14 @@ private:
     // inputs' grads; returns how many entries that was.
     static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
         if (p.lanes[i] & group_tail) {
-            const std::size_t first = i - (p.lanes[i] & ~group_tail);
-            if (p.lanes[first] == 4)
-                backward_neurons<4>(p, first, data, grad);
-            else
+            const std::size_t first = i - (p.lanes[i] & ~group_tail), g = p.lanes[first];
+            if (g == 2) {
                 backward_neurons<2>(p, first, data, grad);
-            return p.lanes[first];
+            } else {
+                for (std::size_t j = g; j > 0; j -= 4)
+                    backward_neurons<4>(p, first + j - 4, data, grad);
+            }
+            return g;
         }
         const std::size_t o = p.leaves + i;
         const T g = grad[o];
@@ -550,25 +576,55 @@ private:
         return finish_neuron(p, i, sum);
     }
 
-    // The same for the G neurons in runs of a group (group()) at once: each one's sum in
-    // its own order, the G chains interleaved.
+    // The same for the G neurons in runs of a group (group()) at once, or for one neuron
+    // in runs (G = 1, its weights read in place).
     template <int G>
-    static void forward_neurons(const Program& p, std::size_t i, T* data) {
+    static void forward_neurons(Program& p, std::size_t i, T* data) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
-        const T* x = data + head[2];
-        const T* w[G];
+        T* w = G == 1 ? data + head[1] : p.packed.data() + (p.pack[i] & ~pack_first);
+        if (G > 1 && (p.pack[i] & pack_first)) {
+            for (int j = 0; j < G; ++j) {
+                const T* row = data + p.operands[p.b[i + j] + 1];
+                for (std::uint32_t k = 0; k < n; ++k) w[k * G + j] = row[k];
+            }
+        }
         T sum[G];
-        for (int j = 0; j < G; ++j) {
-            w[j] = data + p.operands[p.b[i + j] + 1];
-            sum[j] = data[p.a[i + j]];
-        }
-        for (std::uint32_t k = 0; k < n; ++k) {
-            const T xk = x[k];
-            for (int j = 0; j < G; ++j)
-                sum[j] = op::Add::forward(sum[j], op::Mul::forward(w[j][k], xk));
-        }
+        for (int j = 0; j < G; ++j) sum[j] = data[p.a[i + j]];
+        add_products<G>(sum, w, data + head[2], n);
         for (int j = 0; j < G; ++j) data[p.leaves + i + j] = finish_neuron(p, i + j, sum[j]);
+    }
+
+    // sum[j] = sum[j] + w[k * G + j] * x[k] for k = 0, 1, ... n - 1, for each j < G: G chains
+    // of roundings, each in micrograd's order. Where the compiler has vector types (GCC,
+    // Clang), the G sums are held in vector registers across the loop, one rounding per
+    // lane; left to itself, its vectorizer would vectorize the loop over k instead, adding
+    // the lanes one at a time.
+    template <int G>
+    static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
+#if defined(__GNUC__)
+        if constexpr (G > 1) {
+            constexpr std::size_t bytes = std::min<std::size_t>(16, G * sizeof(T));
+            constexpr int lanes = static_cast<int>(bytes / sizeof(T)), vectors = G / lanes;
+            typedef T V __attribute__((vector_size(bytes)));
+            V acc[vectors];
+            std::memcpy(acc, sum, sizeof acc);
+            for (std::uint32_t k = 0; k < n; ++k, w += G) {
+                V xk;
+                for (int l = 0; l < lanes; ++l) xk[l] = x[k];
+                for (int v = 0; v < vectors; ++v) {
+                    V wk;
+                    std::memcpy(&wk, w + v * lanes, sizeof wk);
+                    acc[v] = acc[v] + wk * xk;
+                }
+            }
+            std::memcpy(sum, acc, sizeof acc);
+            return;
+        }
+#endif
+        for (std::uint32_t k = 0; k < n; ++k, w += G)
+            for (int j = 0; j < G; ++j)
+                sum[j] = op::Add::forward(sum[j], op::Mul::forward(w[j], x[k]));
     }
 
     static T finish_neuron(const Program& p, std::size_t i, T sum) {
