@@ -44,12 +44,18 @@ namespace micrograd {
 //
 // Every node of the graph gets a slot: the leaves first, then the interior nodes in a
 // topological order, one program entry each (struct of arrays: op code, input slots, and
-// for a fused neuron its weights' and inputs' slots). forward() reads every leaf's data
-// (parameters, inputs and constants are read live), computes the entries into an array
-// and writes the results to the nodes, so every handle shows them. backward() sweeps the
-// entries in reverse with each op's partials from ops.hpp, and writes the grads to the
-// nodes: leaves accumulate, interior nodes start from 0 and the root from 1, as in
-// backward() on a freshly built graph.
+// for a fused neuron its weights' and inputs' slots). The program keeps its own copy of
+// the data and grads by slot, which its loops read as arrays (vectorized where neurons
+// allow), and writes each result to its node as it goes, so every handle shows it.
+// forward() reads every leaf's data (parameters, inputs and constants are read live) and
+// computes the entries in order, each interior node's data and a grad of 0 written as the
+// entry is done. backward() sweeps the entries in reverse with each op's partials from
+// ops.hpp; an entry's grad is final when the sweep reaches it (its consumers come after
+// it), and goes to its node then, the leaves' at the end: leaves accumulate, interior
+// nodes start from 0 and the root from 1, as in backward() on a freshly built graph.
+// (Working on the nodes directly instead, with no copy, measured slower: bench/README.md.)
+// Stopped by an interrupt (Context::interrupted), a replay leaves the nodes it reached
+// updated and the others as they were, as backward() does.
 //
 // Bit for bit the eager result: each entry computes what its node's op computes, and the
 // reverse sweep is backward()'s own order (detail::consumers_first), so every grad
@@ -111,32 +117,18 @@ public:
         const detail::Walking<T> walking(ctx, "Graph.forward()");
         Program& p = *p_;
         if (ctx.stale != &p) detail::settle(ctx);  // another program's
-        T* data = p.data.data();
-        if (ctx.stale == &p) p.saved.assign(data, data + p.leaves);  // see below
-        for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
-        try {
-            detail::Poll<T> poll(ctx);
-            const std::size_t entries = p.op.size();
-            for (std::size_t i = 0; i < entries;) {
-                const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
-                while (i < stop) i += forward_entry(p, i, data);
-                poll(static_cast<unsigned>(i - from));
-            }
-        } catch (...) {
-            // Interrupted: the data that write_stale() reads is that of the last replay again.
-            if (ctx.stale == &p) {
-                std::copy(p.saved.begin(), p.saved.end(), data);
-                for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) data[s] = p.nodes[s]->data;
-            }
-            throw;
-        }
-        for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
-            p.nodes[s]->data = data[s];
-            p.nodes[s]->grad = T(0);  // as in a freshly built graph
-        }
         p.forwarded = true;
         p.backwarded = false;
         leave_stale(ctx, p);
+        T* data = p.data.data();
+        for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
+        detail::Poll<T> poll(ctx);
+        const std::size_t entries = p.op.size();
+        for (std::size_t i = 0; i < entries;) {
+            const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
+            while (i < stop) i += forward_entry(p, i, data);
+            poll(static_cast<unsigned>(i - from));
+        }
     }
 
     // micrograd's backward() from the root, over the values of the last forward() (or of
@@ -146,9 +138,9 @@ public:
         refresh(ctx);
         const detail::Walking<T> walking(ctx, "Graph.backward()");
         Program& p = *p_;
-        // Another program's inner state, or this one's from a backward() whose grads the
-        // sweep overwrites (an interrupted sweep leaves them half done).
-        if (ctx.stale != &p || p.backwarded) detail::settle(ctx);
+        if (ctx.stale != &p) detail::settle(ctx);  // another program's
+        p.backwarded = true;
+        leave_stale(ctx, p);
         const T* data = p.data.data();
         T* grad = p.grad.data();
         for (std::size_t s = 0; s < p.leaves; ++s) grad[s] = p.nodes[s]->grad;
@@ -161,9 +153,7 @@ public:
             while (i > stop) i -= backward_entry(p, i - 1, data, grad);
             poll(static_cast<unsigned>(from - i));
         }
-        for (std::size_t s = 0; s < p.nodes.size(); ++s) p.nodes[s]->grad = grad[s];
-        p.backwarded = true;
-        leave_stale(ctx, p);
+        for (std::size_t s = 0; s < p.leaves; ++s) p.nodes[s]->grad = grad[s];
     }
 
     // Recomputes every interior node from its inputs' data in the nodes, one node at a
@@ -224,7 +214,6 @@ private:
         std::vector<T> constants;
         std::vector<std::uint32_t> operands;
         std::vector<T> data, grad;  // by slot
-        std::vector<T> saved;       // forward(): the last replay's leaf data
         // By entry: the size of the group of neurons it starts, or the end of one (group()).
         std::vector<std::uint8_t> lanes;
         // By entry, for the first of a group: where in `packed` its weights are, transposed
@@ -482,16 +471,26 @@ private:
     static constexpr std::uint32_t pack_first = 1u << 31;  // in `pack`: group()
     static constexpr std::uint8_t group_tail = 0x80;       // in `lanes`: group()
 
-    // Computes entry i (and the rest of its group, if it starts one) into data; returns
-    // how many entries that was.
+    // Computes entry i (and the rest of its group, if it starts one) into data and into
+    // its node; returns how many entries that was.
     static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
-        switch (p.lanes[i]) {
-            case 16: forward_neurons<16>(p, i, data); return 16;
-            case 8: forward_neurons<8>(p, i, data); return 8;
-            case 4: forward_neurons<4>(p, i, data); return 4;
-            case 2: forward_neurons<2>(p, i, data); return 2;
-            default: break;
+        const std::size_t g = p.lanes[i];
+        switch (g) {
+            case 16: forward_neurons<16>(p, i, data); break;
+            case 8: forward_neurons<8>(p, i, data); break;
+            case 4: forward_neurons<4>(p, i, data); break;
+            case 2: forward_neurons<2>(p, i, data); break;
+            default: forward_one(p, i, data);
         }
+        for (std::size_t j = 0; j < g; ++j) {
+            Node<T>& node = *p.nodes[p.leaves + i + j];
+            node.data = data[p.leaves + i + j];
+            node.grad = T(0);  // as in a freshly built graph
+        }
+        return g;
+    }
+
+    static void forward_one(Program& p, std::size_t i, T* data) {
         T& out = data[p.leaves + i];
         const std::uint32_t a = p.a[i], b = p.b[i];
         visit(
@@ -513,7 +512,6 @@ private:
                 return 0;
             },
             0);
-        return 1;
     }
 
     // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
@@ -521,6 +519,8 @@ private:
     static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
         if (p.lanes[i] & group_tail) {
             const std::size_t first = i - (p.lanes[i] & ~group_tail), g = p.lanes[first];
+            for (std::size_t j = 0; j < g; ++j)  // final: their consumers come after them
+                p.nodes[p.leaves + first + j]->grad = grad[p.leaves + first + j];
             if (g == 2) {
                 backward_neurons<2>(p, first, data, grad);
             } else {
@@ -531,6 +531,7 @@ private:
         }
         const std::size_t o = p.leaves + i;
         const T g = grad[o];
+        p.nodes[o]->grad = g;  // final: its consumers come after it
         const std::uint32_t a = p.a[i], b = p.b[i];
         visit(
             p.op[i],
