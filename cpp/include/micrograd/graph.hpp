@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -350,31 +350,29 @@ private:
     // for every sample). backward() adds a group's contributions to each input's grad in
     // one pass per four neurons, in the order of the entries (last first).
     // A group is 2, 4, 8 or 16 entries in runs (record()) of the same size and inputs
-    // whose weights and biases come before the group and are apart from each other's (so
-    // each of their grads gets one contribution from the group, and any order of the
-    // runs' elements gives the same bits). Its first entry holds its size in `lanes`, its
-    // last one group_tail and the distance back to the first.
+    // whose weights and biases come before the group, each neuron's after the previous
+    // one's (as nn lays them out; so they are apart, each of their grads gets one
+    // contribution from the group, and any order of the runs' elements gives the same
+    // bits). Its first entry holds its size in `lanes`, its last one group_tail and the
+    // distance back to the first.
     static void group(Program& p) {
         const std::size_t entries = p.op.size();
         p.lanes.assign(entries, 1);
         p.pack.assign(entries, 0);
         auto head = [&p](std::size_t i) { return p.operands.data() + p.b[i]; };
-        auto apart = [&](std::size_t i, std::size_t j, std::size_t n) {
-            const std::size_t wi = head(i)[1], wj = head(j)[1], bi = p.a[i], bj = p.a[j];
-            auto outside = [n](std::size_t s, std::size_t run) { return s < run || s >= run + n; };
-            return (wi + n <= wj || wj + n <= wi) && bi != bj && outside(bi, wj) && outside(bj, wi);
-        };
         auto joins = [&](std::size_t first, std::size_t i) {
             if (i >= entries || !is_fused(p.op[i]) || !(head(i)[0] & in_runs)) return false;
             const std::uint32_t* a = head(first);
             const std::uint32_t* b = head(i);
             const std::size_t before = p.leaves + first, n = b[0] & ~in_runs;
             if (b[0] != a[0] || b[2] != a[2] || b[1] + n > before || p.a[i] >= before) return false;
-            for (std::size_t j = first; j < i; ++j)
-                if (!apart(i, j, n)) return false;
-            return true;
+            if (i == first) return true;
+            // after the previous neuron's weights and bias
+            const std::size_t last = std::max<std::size_t>(head(i - 1)[1] + n - 1, p.a[i - 1]);
+            return std::min<std::size_t>(b[1], p.a[i]) > last;
         };
-        std::map<std::vector<std::uint32_t>, std::uint32_t> packs;  // weights' slots: where
+        // The first group of each pack, by its first weight slot and size.
+        std::unordered_map<std::uint64_t, std::size_t> packs;
         for (std::size_t i = 0; i < entries;) {
             std::size_t g = 1;
             if (joins(i, i)) {
@@ -384,11 +382,16 @@ private:
             p.lanes[i] = static_cast<std::uint8_t>(g);
             if (g > 1) {
                 p.lanes[i + g - 1] = static_cast<std::uint8_t>(group_tail | (g - 1));
-                std::vector<std::uint32_t> weights;
-                for (std::size_t j = 0; j < g; ++j) weights.push_back(head(i + j)[1]);
-                const auto [at, first] = packs.emplace(weights, p.packed.size());
-                p.pack[i] = at->second | (first ? pack_first : 0);
-                if (first) p.packed.resize(p.packed.size() + g * (head(i)[0] & ~in_runs));
+                const auto [at, first] = packs.emplace(std::uint64_t{head(i)[1]} << 5 | g, i);
+                bool same = true;  // as the pack's first group's (else a pack of its own)
+                for (std::size_t j = 1; j < g && same; ++j)
+                    same = head(at->second + j)[1] == head(i + j)[1];
+                if (first || !same) {
+                    p.pack[i] = static_cast<std::uint32_t>(p.packed.size()) | pack_first;
+                    p.packed.resize(p.packed.size() + g * (head(i)[0] & ~in_runs));
+                } else {
+                    p.pack[i] = p.pack[at->second] & ~pack_first;
+                }
             }
             i += g;
         }
