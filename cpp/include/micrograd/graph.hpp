@@ -28,7 +28,31 @@
 #define MICROGRAD_IVDEP
 #endif
 
+// On x86-64 with GCC or Clang, a replay's sweeps are compiled twice, for the baseline
+// (SSE2: two doubles per vector) and for AVX2 (four), and chosen at run time by what the
+// CPU supports: the same IEEE operations in the same order either way (no FMA:
+// -ffp-contract=off), so the same bits.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define MICROGRAD_AVX2 __attribute__((target("avx2")))
+#define MICROGRAD_INLINE __attribute__((always_inline)) inline
+#else
+#define MICROGRAD_INLINE inline
+#endif
+
 namespace micrograd {
+namespace detail {
+
+#ifdef MICROGRAD_AVX2
+inline bool has_avx2() noexcept {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0;
+    }();
+    return has;
+}
+#endif
+
+}  // namespace detail
 
 // Graph<T>: the graph reachable from a root, recorded once as a program over arrays (CppAD's
 // ADFun, tinygrad's TinyJit) and replayed:
@@ -125,8 +149,8 @@ public:
         detail::Poll<T> poll(ctx);
         const std::size_t entries = p.op.size();
         for (std::size_t i = 0; i < entries;) {
-            const std::size_t from = i, stop = std::min(entries, i + detail::poll_interval);
-            while (i < stop) i += forward_entry(p, i, data);
+            const std::size_t from = i;
+            i = forward_chunk(p, i, std::min(entries, i + detail::poll_interval), data);
             poll(static_cast<unsigned>(i - from));
         }
     }
@@ -148,9 +172,9 @@ public:
         grad[p.nodes.size() - 1] = T(1);  // the root: the last slot
         detail::Poll<T> poll(ctx);
         for (std::size_t i = p.op.size(); i > 0;) {
-            const std::size_t from = i,
-                              stop = i > detail::poll_interval ? i - detail::poll_interval : 0;
-            while (i > stop) i -= backward_entry(p, i - 1, data, grad);
+            const std::size_t from = i;
+            i = backward_chunk(p, i, i > detail::poll_interval ? i - detail::poll_interval : 0,
+                               data, grad);
             poll(static_cast<unsigned>(from - i));
         }
         for (std::size_t s = 0; s < p.leaves; ++s) p.nodes[s]->grad = grad[s];
@@ -474,9 +498,46 @@ private:
     static constexpr std::uint32_t pack_first = 1u << 31;  // in `pack`: group()
     static constexpr std::uint8_t group_tail = 0x80;       // in `lanes`: group()
 
+    // forward() from entry i to stop (or the end of the group there); returns where it
+    // stopped. backward_chunk(): backward() from entry i - 1 down to stop.
+    static std::size_t forward_chunk(Program& p, std::size_t i, std::size_t stop, T* data) {
+#ifdef MICROGRAD_AVX2
+        if (detail::has_avx2()) return forward_chunk_avx2(p, i, stop, data);
+#endif
+        return forward_entries(p, i, stop, data);
+    }
+    static std::size_t backward_chunk(const Program& p, std::size_t i, std::size_t stop,
+                                      const T* data, T* grad) {
+#ifdef MICROGRAD_AVX2
+        if (detail::has_avx2()) return backward_chunk_avx2(p, i, stop, data, grad);
+#endif
+        return backward_entries(p, i, stop, data, grad);
+    }
+#ifdef MICROGRAD_AVX2
+    MICROGRAD_AVX2 static std::size_t forward_chunk_avx2(Program& p, std::size_t i,
+                                                         std::size_t stop, T* data) {
+        return forward_entries(p, i, stop, data);
+    }
+    MICROGRAD_AVX2 static std::size_t backward_chunk_avx2(const Program& p, std::size_t i,
+                                                          std::size_t stop, const T* data,
+                                                          T* grad) {
+        return backward_entries(p, i, stop, data, grad);
+    }
+#endif
+    MICROGRAD_INLINE static std::size_t forward_entries(Program& p, std::size_t i, std::size_t stop,
+                                                        T* data) {
+        while (i < stop) i += forward_entry(p, i, data);
+        return i;
+    }
+    MICROGRAD_INLINE static std::size_t backward_entries(const Program& p, std::size_t i,
+                                                         std::size_t stop, const T* data, T* grad) {
+        while (i > stop) i -= backward_entry(p, i - 1, data, grad);
+        return i;
+    }
+
     // Computes entry i (and the rest of its group, if it starts one) into data and into
     // its node; returns how many entries that was.
-    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
+    MICROGRAD_INLINE static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
         const std::size_t g = p.lanes[i];
         switch (g) {
             case 16: forward_neurons<16>(p, i, data); break;
@@ -519,7 +580,8 @@ private:
 
     // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
     // inputs' grads; returns how many entries that was.
-    static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
+    MICROGRAD_INLINE static std::size_t backward_entry(const Program& p, std::size_t i,
+                                                       const T* data, T* grad) {
         if (p.lanes[i] & group_tail) {
             const std::size_t first = i - (p.lanes[i] & ~group_tail), g = p.lanes[first];
             for (std::size_t j = 0; j < g; ++j)  // final: their consumers come after them
@@ -583,7 +645,7 @@ private:
     // The same for the G neurons in runs of a group (group()) at once, or for one neuron
     // in runs (G = 1, its weights read in place).
     template <int G>
-    static void forward_neurons(Program& p, std::size_t i, T* data) {
+    MICROGRAD_INLINE static void forward_neurons(Program& p, std::size_t i, T* data) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         T* w = G == 1 ? data + head[1] : p.packed.data() + (p.pack[i] & ~pack_first);
@@ -605,10 +667,10 @@ private:
     // lane; left to itself, its vectorizer would vectorize the loop over k instead, adding
     // the lanes one at a time.
     template <int G>
-    static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
+    MICROGRAD_INLINE static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
 #if defined(__GNUC__)
         if constexpr (G > 1) {
-            constexpr std::size_t bytes = std::min<std::size_t>(16, G * sizeof(T));
+            constexpr std::size_t bytes = std::min<std::size_t>(32, G * sizeof(T));
             constexpr int lanes = static_cast<int>(bytes / sizeof(T)), vectors = G / lanes;
             typedef T V __attribute__((vector_size(bytes)));
             V acc[vectors];
@@ -670,7 +732,8 @@ private:
     // sweeps them: every slot of their weights and biases gets one contribution, any order
     // giving the same bits, and each input's grad gets theirs in the order of the sweep.
     template <int G>
-    static void backward_neurons(const Program& p, std::size_t i, const T* data, T* grad) {
+    MICROGRAD_INLINE static void backward_neurons(const Program& p, std::size_t i, const T* data,
+                                                  T* grad) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         const T* x = data + head[2];
