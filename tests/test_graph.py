@@ -620,6 +620,53 @@ def test_eager_backward_after_a_replay_sees_the_replayed_inner_grads() -> None:
     assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
 
 
+AVX2_SCRIPT = r"""
+import random
+import micrograd_cpp as mg
+from micrograd_cpp import nn
+
+out = []
+for sizes in ([16, 16, 1], [8, 4], [5, 3, 2], [2, 7]):  # groups of 16, 8, 4, 2 and 1
+    random.seed(3)
+    model = nn.MLP(3, sizes)
+    rows = [[mg.Value(random.uniform(-2, 2)) for _ in range(3)] for _ in range(7)]
+    scores = [model(r) for r in rows]
+    flat = scores if isinstance(scores[0], list) else [[s] for s in scores]
+    loss = nn.mse_loss([s for row in flat for s in row], [0.5] * sum(map(len, flat)))
+    g = mg.Graph(loss, inputs=[v for r in rows for v in r])
+    for step in range(3):
+        g.set_inputs([random.uniform(-2, 2) for _ in range(21)])
+        g.forward()
+        model.zero_grad()
+        g.backward()
+        for p in model.parameters():
+            p.data -= 0.05 * p.grad
+        out.append([float(loss.data).hex()] + [float(p.grad).hex() for p in model.parameters()])
+print(out)
+"""
+
+
+def test_replay_gives_the_same_bits_with_and_without_avx2() -> None:
+    """On x86-64 the sweeps run as AVX2 code where the CPU has it, else as the baseline's;
+    MICROGRAD_NO_AVX2 forces the baseline. Both give every number to the last bit (and the
+    other tests check the path this machine takes against eager rebuilds)."""
+    import os
+    import subprocess
+    import sys
+
+    def run(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", AVX2_SCRIPT],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    assert run() == run(MICROGRAD_NO_AVX2="1")
+
+
 def test_len_of_an_mlp_graph_counts_a_fused_neuron_as_one_node() -> None:
     """micrograd's graph of the same model on the same input has 2n + 1 nodes per ReLU
     neuron of n inputs (n products, n sums, the relu) and 2n for a linear one (its last

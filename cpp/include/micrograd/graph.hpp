@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -31,12 +32,17 @@
 // On x86-64 with GCC or Clang, a replay's sweeps are compiled twice, for the baseline
 // (SSE2: two doubles per vector) and for AVX2 (four), and chosen at run time by what the
 // CPU supports: the same IEEE operations in the same order either way (no FMA:
-// -ffp-contract=off), so the same bits.
+// -ffp-contract=off), so the same bits. The environment variable MICROGRAD_NO_AVX2 (set
+// to anything, before the first replay) keeps to the baseline: the tests compare the two.
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define MICROGRAD_AVX2 __attribute__((target("avx2")))
-#define MICROGRAD_INLINE __attribute__((always_inline)) inline
+#endif
+// A sweep's loop inlines everything it calls (the op table's dispatch included), in each
+// of its compilations.
+#if defined(__GNUC__) || defined(__clang__)
+#define MICROGRAD_FLATTEN __attribute__((flatten))
 #else
-#define MICROGRAD_INLINE inline
+#define MICROGRAD_FLATTEN
 #endif
 
 namespace micrograd {
@@ -46,7 +52,7 @@ namespace detail {
 inline bool has_avx2() noexcept {
     static const bool has = [] {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") != 0;
+        return __builtin_cpu_supports("avx2") != 0 && std::getenv("MICROGRAD_NO_AVX2") == nullptr;
     }();
     return has;
 }
@@ -130,7 +136,7 @@ public:
             throw std::invalid_argument("set_inputs: got " + std::to_string(n) +
                                         " values for a graph with " +
                                         std::to_string(inputs_.size()) + " inputs");
-        for (std::size_t j = 0; j < n; ++j) inputs_[j].set_data(values[j]);
+        for (std::size_t j = 0; j < inputs_.size(); ++j) inputs_[j].set_data(values[j]);
     }
 
     // Recomputes every interior node's data from the leaves' current data, and sets its
@@ -514,30 +520,32 @@ private:
         return backward_entries(p, i, stop, data, grad);
     }
 #ifdef MICROGRAD_AVX2
-    MICROGRAD_AVX2 static std::size_t forward_chunk_avx2(Program& p, std::size_t i,
-                                                         std::size_t stop, T* data) {
+    MICROGRAD_AVX2 MICROGRAD_FLATTEN static std::size_t forward_chunk_avx2(Program& p,
+                                                                           std::size_t i,
+                                                                           std::size_t stop,
+                                                                           T* data) {
         return forward_entries(p, i, stop, data);
     }
-    MICROGRAD_AVX2 static std::size_t backward_chunk_avx2(const Program& p, std::size_t i,
-                                                          std::size_t stop, const T* data,
-                                                          T* grad) {
+    MICROGRAD_AVX2 MICROGRAD_FLATTEN static std::size_t backward_chunk_avx2(
+        const Program& p, std::size_t i, std::size_t stop, const T* data, T* grad) {
         return backward_entries(p, i, stop, data, grad);
     }
 #endif
-    MICROGRAD_INLINE static std::size_t forward_entries(Program& p, std::size_t i, std::size_t stop,
-                                                        T* data) {
+    MICROGRAD_FLATTEN static std::size_t forward_entries(Program& p, std::size_t i,
+                                                         std::size_t stop, T* data) {
         while (i < stop) i += forward_entry(p, i, data);
         return i;
     }
-    MICROGRAD_INLINE static std::size_t backward_entries(const Program& p, std::size_t i,
-                                                         std::size_t stop, const T* data, T* grad) {
+    MICROGRAD_FLATTEN static std::size_t backward_entries(const Program& p, std::size_t i,
+                                                          std::size_t stop, const T* data,
+                                                          T* grad) {
         while (i > stop) i -= backward_entry(p, i - 1, data, grad);
         return i;
     }
 
     // Computes entry i (and the rest of its group, if it starts one) into data and into
     // its node; returns how many entries that was.
-    MICROGRAD_INLINE static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
+    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
         const std::size_t g = p.lanes[i];
         switch (g) {
             case 16: forward_neurons<16>(p, i, data); break;
@@ -580,8 +588,7 @@ private:
 
     // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
     // inputs' grads; returns how many entries that was.
-    MICROGRAD_INLINE static std::size_t backward_entry(const Program& p, std::size_t i,
-                                                       const T* data, T* grad) {
+    static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
         if (p.lanes[i] & group_tail) {
             const std::size_t first = i - (p.lanes[i] & ~group_tail), g = p.lanes[first];
             for (std::size_t j = 0; j < g; ++j)  // final: their consumers come after them
@@ -645,7 +652,7 @@ private:
     // The same for the G neurons in runs of a group (group()) at once, or for one neuron
     // in runs (G = 1, its weights read in place).
     template <int G>
-    MICROGRAD_INLINE static void forward_neurons(Program& p, std::size_t i, T* data) {
+    static void forward_neurons(Program& p, std::size_t i, T* data) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         T* w = G == 1 ? data + head[1] : p.packed.data() + (p.pack[i] & ~pack_first);
@@ -667,10 +674,10 @@ private:
     // lane; left to itself, its vectorizer would vectorize the loop over k instead, adding
     // the lanes one at a time.
     template <int G>
-    MICROGRAD_INLINE static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
+    static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
 #if defined(__GNUC__)
         if constexpr (G > 1) {
-            constexpr std::size_t bytes = std::min<std::size_t>(32, G * sizeof(T));
+            constexpr std::size_t bytes = std::min<std::size_t>(16, G * sizeof(T));
             constexpr int lanes = static_cast<int>(bytes / sizeof(T)), vectors = G / lanes;
             typedef T V __attribute__((vector_size(bytes)));
             V acc[vectors];
@@ -732,8 +739,7 @@ private:
     // sweeps them: every slot of their weights and biases gets one contribution, any order
     // giving the same bits, and each input's grad gets theirs in the order of the sweep.
     template <int G>
-    MICROGRAD_INLINE static void backward_neurons(const Program& p, std::size_t i, const T* data,
-                                                  T* grad) {
+    static void backward_neurons(const Program& p, std::size_t i, const T* data, T* grad) {
         const std::uint32_t* head = p.operands.data() + p.b[i];
         const std::uint32_t n = head[0] & ~in_runs;
         const T* x = data + head[2];
