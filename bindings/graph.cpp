@@ -166,14 +166,16 @@ void bind_graph(nb::module_& m) {
             [](PyGraph& self) { self.visit([](auto& g) { replay([&] { g.forward(); }); }); },
             "Recompute every interior node's data from the leaves' current data (and reset its\n"
             "grad to 0, as in a freshly built graph). Ctrl-C stops it with KeyboardInterrupt,\n"
-            "leaving every node's data and grad as they were (run forward() again).")
+            "as it stops ``backward()``: the nodes it reached hold their new data, the others\n"
+            "their old (run forward() again).")
         .def(
             "backward",
             [](PyGraph& self) { self.visit([](auto& g) { replay([&] { g.backward(); }); }); },
             "``root.backward()`` as on a freshly built graph: interior grads start from 0, the\n"
             "root's from 1, and leaves' grads accumulate (reset them with ``zero_grad()``). Uses\n"
             "the data of the last ``forward()`` (or of the capture). Ctrl-C stops it with\n"
-            "KeyboardInterrupt, leaving every grad as it was.")
+            "KeyboardInterrupt, as it stops ``backward()``: the interior nodes it reached hold\n"
+            "their new grads, the others and the leaves their old (run backward() again).")
         .def(
             "set_inputs",
             [](PyGraph& self, nb::handle values) {

@@ -556,6 +556,111 @@ def test_expanded_neurons_replay_like_eager(when: str) -> None:
     assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
 
 
+@pytest.mark.parametrize("another_replay", [False, True])
+@pytest.mark.parametrize("backwards", [0, 1, 2])
+def test_neurons_expanded_after_the_update_show_the_replayed_step(
+    backwards: int, another_replay: bool
+) -> None:
+    """A replay leaves each fused neuron's products, bias and inner grads in the program
+    and writes them to the neuron only when someone looks (expand, an eager backward).
+    What they show then is the last replay's, as an eager graph built at that step shows
+    its own: not recomputed from the parameters updated since."""
+    random.seed(12)
+    model = nn.MLP(3, [4, 2])
+    xs = [mg.Value(x) for x in (0.5, -1.5, 1.0)]
+    outs = model(xs)
+    assert isinstance(outs, list)
+    loss = mse_of(outs)
+    g = mg.Graph(loss, inputs=xs)
+    new = [1.0, 0.25, -2.0]
+    g.set_inputs(new)
+    g.forward()
+    e_outs = model([mg.Value(x) for x in new])
+    assert isinstance(e_outs, list)
+    e_loss = mse_of(e_outs)
+    for _ in range(backwards):
+        g.backward()  # interior grads restart each time, as in a freshly built graph
+    if backwards:
+        e_loss.backward()
+    for p in model.parameters():
+        p.data -= 0.25 * (p.grad + 1.0)
+
+    def interior(root: Any) -> Counter[tuple[str, str, str]]:
+        return snapshot([v for v in walk(root) if v._prev])  # leaves: shared, or not comparable
+
+    if another_replay:  # which settles this one's first
+        replay(mg.Graph(mse_of(model(xs))))
+    got, want = interior(loss), interior(e_loss)
+    assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
+
+
+def test_eager_backward_after_a_replay_sees_the_replayed_inner_grads() -> None:
+    """backward() through the replayed graph's neurons (a second one, eagerly) accumulates
+    into their inner grads as it would into an eager graph's, after the replay's."""
+    random.seed(13)
+    model = nn.MLP(3, [4, 2])
+    xs = [mg.Value(x) for x in (0.5, -1.5, 1.0)]
+    loss = mse_of(model(xs))
+    g = mg.Graph(loss, inputs=xs)
+    g.set_inputs([1.0, 0.25, -2.0])
+    replay(g)
+    loss.backward()
+    got = snapshot(walk(loss))
+    e_loss = mse_of(model([mg.Value(x) for x in (1.0, 0.25, -2.0)]))
+    model.zero_grad()
+    e_loss.backward()
+    e_loss.backward()
+    want = snapshot(walk(e_loss))
+    assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
+
+
+AVX2_SCRIPT = r"""
+import random
+import micrograd_cpp as mg
+from micrograd_cpp import nn
+
+out = []
+for sizes in ([16, 16, 1], [8, 4], [5, 3, 2], [2, 7]):  # groups of 16, 8, 4, 2 and 1
+    random.seed(3)
+    model = nn.MLP(3, sizes)
+    rows = [[mg.Value(random.uniform(-2, 2)) for _ in range(3)] for _ in range(7)]
+    scores = [model(r) for r in rows]
+    flat = scores if isinstance(scores[0], list) else [[s] for s in scores]
+    loss = nn.mse_loss([s for row in flat for s in row], [0.5] * sum(map(len, flat)))
+    g = mg.Graph(loss, inputs=[v for r in rows for v in r])
+    for step in range(3):
+        g.set_inputs([random.uniform(-2, 2) for _ in range(21)])
+        g.forward()
+        model.zero_grad()
+        g.backward()
+        for p in model.parameters():
+            p.data -= 0.05 * p.grad
+        out.append([float(loss.data).hex()] + [float(p.grad).hex() for p in model.parameters()])
+print(out)
+"""
+
+
+def test_replay_gives_the_same_bits_with_and_without_avx2() -> None:
+    """On x86-64 the sweeps run as AVX2 code where the CPU has it, else as the baseline's;
+    MICROGRAD_NO_AVX2 forces the baseline. Both give every number to the last bit (and the
+    other tests check the path this machine takes against eager rebuilds)."""
+    import os
+    import subprocess
+    import sys
+
+    def run(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", AVX2_SCRIPT],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    assert run() == run(MICROGRAD_NO_AVX2="1")
+
+
 def test_len_of_an_mlp_graph_counts_a_fused_neuron_as_one_node() -> None:
     """micrograd's graph of the same model on the same input has 2n + 1 nodes per ReLU
     neuron of n inputs (n products, n sums, the relu) and 2n for a linear one (its last

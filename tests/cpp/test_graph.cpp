@@ -76,6 +76,100 @@ TEST_CASE_TEMPLATE("replay equals an eager rebuild, data and grads, bit for bit"
     }
 }
 
+// A model as nn lays it out: per layer, per neuron, its weights then its bias (leaves), the
+// neurons of a layer sharing one row of inputs. Layers of 16, 8, 4 and 3 neurons and 1: a
+// replay computes them in groups of 16, 8, 4, 2 and 1.
+template <class T>
+struct Mlp {
+    std::vector<std::size_t> sizes{3, 16, 8, 4, 3, 1};
+    std::vector<Value<T>> params;
+    std::vector<std::vector<micrograd::NodeRow<T>>> weights;
+    std::vector<std::vector<const Value<T>*>> biases;
+
+    explicit Mlp(std::mt19937& rng) {
+        std::uniform_real_distribution<double> uniform(-1, 1);
+        std::size_t count = 0;
+        for (std::size_t l = 1; l < sizes.size(); ++l) count += sizes[l] * (sizes[l - 1] + 1);
+        for (std::size_t k = 0; k < count; ++k) params.emplace_back(static_cast<T>(uniform(rng)));
+        std::size_t at = 0;
+        for (std::size_t l = 1; l < sizes.size(); ++l) {
+            weights.emplace_back();
+            biases.emplace_back();
+            for (std::size_t j = 0; j < sizes[l]; ++j, at += sizes[l - 1] + 1) {
+                std::vector<const Value<T>*> w;
+                for (std::size_t k = 0; k < sizes[l - 1]; ++k) w.push_back(&params[at + k]);
+                weights.back().emplace_back(w.data(), w.size());
+                biases.back().push_back(&params[at + sizes[l - 1]]);
+            }
+        }
+    }
+
+    // sum over the samples of (out - 0.5)**2, each sample's row of inputs in x
+    Value<T> loss(const std::vector<std::vector<Value<T>>>& x) const {
+        Value<T> total = T(0);
+        for (const auto& row : x) {
+            std::vector<Value<T>> h = row;
+            for (std::size_t l = 0; l < weights.size(); ++l) {
+                std::vector<const Value<T>*> in;
+                for (const Value<T>& v : h) in.push_back(&v);
+                const micrograd::NodeRow<T> inputs(in.data(), in.size());
+                std::vector<Value<T>> next;
+                for (std::size_t j = 0; j < weights[l].size(); ++j)
+                    next.push_back(micrograd::neuron(weights[l][j], *biases[l][j], inputs,
+                                                     l + 1 < weights.size()));
+                h = next;
+            }
+            const Value<T> d = h[0] - T(0.5);
+            total = total + d * d;
+        }
+        return total;
+    }
+};
+
+TEST_CASE_TEMPLATE("a replayed MLP, its neurons in groups of every size, equals an eager rebuild",
+                   T, double, float) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<double> uniform(-2, 2);
+    const Mlp<T> mlp(rng);
+    std::vector<std::vector<Value<T>>> x(5);
+    std::vector<Value<T>> flat;
+    for (auto& row : x) {
+        for (int k = 0; k < 3; ++k) row.emplace_back(static_cast<T>(uniform(rng)));
+        flat.insert(flat.end(), row.begin(), row.end());
+    }
+    const Value<T> loss = mlp.loss(x);
+    Graph<T> g(loss, flat);
+    for (int round = 0; round < 4; ++round) {
+        std::vector<T> data;
+        for (std::size_t k = 0; k < flat.size(); ++k) data.push_back(static_cast<T>(uniform(rng)));
+        for (const Value<T>& p : mlp.params) p.node()->data += static_cast<T>(uniform(rng) / 8);
+        g.set_inputs(data.data(), data.size());
+        for (const Value<T>& p : mlp.params) p.node()->grad = T(0);
+        for (const Value<T>& v : flat) v.node()->grad = T(0);  // leaves accumulate
+        g.forward();
+        g.backward();
+        std::vector<T> got;
+        for (const Value<T>& p : mlp.params) got.push_back(p.grad());
+
+        std::vector<std::vector<Value<T>>> y(x.size());
+        for (std::size_t s = 0, at = 0; s < x.size(); ++s)
+            for (int k = 0; k < 3; ++k) y[s].emplace_back(data[at++]);
+        const Value<T> want = mlp.loss(y);
+        for (const Value<T>& p : mlp.params) p.node()->grad = T(0);
+        micrograd::backward(want.node());
+        CAPTURE(round);
+        CHECK(same(loss.data(), want.data()));
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(k);
+            CHECK(same(got[k], mlp.params[k].grad()));
+        }
+        for (std::size_t k = 0; k < flat.size(); ++k) {
+            CAPTURE(k);
+            CHECK(same(flat[k].grad(), y[k / 3][k % 3].grad()));
+        }
+    }
+}
+
 TEST_CASE("a 10^6-node chain captures, replays and frees without recursion") {
     const std::size_t base = live<double>();
     {

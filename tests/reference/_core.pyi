@@ -454,7 +454,8 @@ class Graph:
         """
         Recompute every interior node's data from the leaves' current data (and reset its
         grad to 0, as in a freshly built graph). Ctrl-C stops it with KeyboardInterrupt,
-        leaving every node's data and grad as they were (run forward() again).
+        as it stops ``backward()``: the nodes it reached hold their new data, the others
+        their old (run forward() again).
         """
 
     def backward(self) -> None:
@@ -462,7 +463,8 @@ class Graph:
         ``root.backward()`` as on a freshly built graph: interior grads start from 0, the
         root's from 1, and leaves' grads accumulate (reset them with ``zero_grad()``). Uses
         the data of the last ``forward()`` (or of the capture). Ctrl-C stops it with
-        KeyboardInterrupt, leaving every grad as it was.
+        KeyboardInterrupt, as it stops ``backward()``: the interior nodes it reached hold
+        their new grads, the others and the leaves their old (run backward() again).
         """
 
     def set_inputs(self, values: Iterable[SupportsFloat]) -> None:

@@ -106,13 +106,17 @@ private:
     bool& flag_;
 };
 
-// Polls Hooks::interrupted every poll_interval calls; throws Interrupted when it says so.
+// Polls Hooks::interrupted every poll_interval nodes; throws Interrupted when it says so.
 template <class T>
 class Poll {
 public:
     explicit Poll(const Context<T>& ctx) : interrupted_(ctx.hooks.interrupted) {}
-    void operator()() {
-        if (--until_ != 0) return;
+    // After `done` more nodes (a replay counts a chunk of them at once).
+    void operator()(unsigned done = 1) {
+        if (until_ > done) {
+            until_ -= done;
+            return;
+        }
         until_ = poll_interval;
         if (interrupted_ != nullptr && interrupted_()) throw Interrupted();
     }
@@ -181,6 +185,7 @@ template <class T>
 void backward(Node<T>* root) {
     auto& ctx = detail::context<T>();
     const detail::Walking<T> walking(ctx, "backward()");
+    detail::settle(ctx);
     root->grad = T(1);
     if (root->op == Op::leaf) return;
     detail::consumers_first(ctx, root, [](Node<T>& n) { detail::propagate(n); });

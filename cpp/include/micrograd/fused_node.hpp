@@ -250,6 +250,7 @@ void expand(Node<T>* node) {
     auto& ctx = detail::context<T>();
     if (ctx.walking)
         throw std::logic_error("a neuron's inputs cannot be expanded while backward() runs");
+    detail::settle(ctx);
     Fused<T>* f = &detail::fused_part(*node);
     const std::size_t n = f->n;
     ctx.arena.reserve(2 * n);  // n products, at most n sums: cannot fail below

@@ -5,15 +5,60 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "fused.hpp"
 
+// Before a loop whose iterations are independent, though its pointers could alias as far
+// as the compiler knows: it may vectorize it.
+#if defined(__clang__)
+#define MICROGRAD_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define MICROGRAD_IVDEP _Pragma("GCC ivdep")
+#elif defined(_MSC_VER)
+#define MICROGRAD_IVDEP __pragma(loop(ivdep))
+#else
+#define MICROGRAD_IVDEP
+#endif
+
+// On x86-64 with GCC or Clang, a replay's sweeps are compiled twice, for the baseline
+// (SSE2: two doubles per vector) and for AVX2 (four), and chosen at run time by what the
+// CPU supports: the same IEEE operations in the same order either way (no FMA:
+// -ffp-contract=off), so the same bits. The environment variable MICROGRAD_NO_AVX2 (set
+// to anything, before the first replay) keeps to the baseline: the tests compare the two.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define MICROGRAD_AVX2 __attribute__((target("avx2")))
+#endif
+// A sweep's loop inlines everything it calls (the op table's dispatch included), in each
+// of its compilations.
+#if defined(__GNUC__) || defined(__clang__)
+#define MICROGRAD_FLATTEN __attribute__((flatten))
+#else
+#define MICROGRAD_FLATTEN
+#endif
+
 namespace micrograd {
+namespace detail {
+
+#ifdef MICROGRAD_AVX2
+inline bool has_avx2() noexcept {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") != 0 && std::getenv("MICROGRAD_NO_AVX2") == nullptr;
+    }();
+    return has;
+}
+#endif
+
+}  // namespace detail
 
 // Graph<T>: the graph reachable from a root, recorded once as a program over arrays (CppAD's
 // ADFun, tinygrad's TinyJit) and replayed:
@@ -29,18 +74,31 @@ namespace micrograd {
 //
 // Every node of the graph gets a slot: the leaves first, then the interior nodes in a
 // topological order, one program entry each (struct of arrays: op code, input slots, and
-// for a fused neuron its weights' and inputs' slots). forward() reads every leaf's data
-// (parameters, inputs and constants are read live), computes the entries into an array
-// and writes the results to the nodes, so every handle shows them. backward() sweeps the
-// entries in reverse with each op's partials from ops.hpp, and writes the grads to the
-// nodes: leaves accumulate, interior nodes start from 0 and the root from 1, as in
-// backward() on a freshly built graph.
+// for a fused neuron its weights' and inputs' slots). The program keeps its own copy of
+// the data and grads by slot, which its loops read as arrays (vectorized where neurons
+// allow), and writes each result to its node as it goes, so every handle shows it.
+// forward() reads every leaf's data (parameters, inputs and constants are read live) and
+// computes the entries in order, each interior node's data and a grad of 0 written as the
+// entry is done. backward() sweeps the entries in reverse with each op's partials from
+// ops.hpp; an entry's grad is final when the sweep reaches it (its consumers come after
+// it), and goes to its node then, the leaves' at the end: leaves accumulate, interior
+// nodes start from 0 and the root from 1, as in backward() on a freshly built graph.
+// (Working on the nodes directly instead, with no copy, measured slower: bench/README.md.)
+// Stopped by an interrupt (Context::interrupted), a replay leaves the nodes it reached
+// updated and the others as they were, as backward() does.
 //
 // Bit for bit the eager result: each entry computes what its node's op computes, and the
 // reverse sweep is backward()'s own order (detail::consumers_first), so every grad
 // receives the same contributions in the same order. Fused neurons are one entry each;
 // one expand()ed since capture (its `_prev` was read) makes the next replay capture the
 // graph again (the expanded nodes are micrograd's, with the same values).
+//
+// A fused neuron's inner state (its products and bias, which expand() reads; its inner
+// grads, into which an eager backward() accumulates) is not written by a replay: the
+// program keeps the data and grads it follows from, and names itself Context::stale;
+// expand(), backward() and the next replay of another program first call
+// detail::settle(), which writes it to the blocks (write_stale()). So a replay touches a
+// neuron's node only to write its data and grad, and its sweeps keep to the arrays.
 //
 // What a replay cannot see: the structure is the one captured. Branches taken on data
 // while the graph was built, numbers computed from data (now constant leaves), a batch
@@ -65,9 +123,9 @@ public:
     // Captures the graph of root; `inputs` are leaves of it that set_inputs() writes, in
     // order (std::invalid_argument naming the position of one that is not).
     explicit Graph(Value<T> root, std::vector<Value<T>> inputs = {})
-        : root_(std::move(root)), inputs_(std::move(inputs)), p_(capture(root_, inputs_)) {}
+        : root_(std::move(root)), inputs_(std::move(inputs)), p_(own(capture(root_, inputs_))) {}
 
-    std::size_t size() const noexcept { return p_.nodes.size(); }
+    std::size_t size() const noexcept { return p_->nodes.size(); }
     const Value<T>& root() const noexcept { return root_; }
     const std::vector<Value<T>>& inputs() const noexcept { return inputs_; }
 
@@ -78,7 +136,7 @@ public:
             throw std::invalid_argument("set_inputs: got " + std::to_string(n) +
                                         " values for a graph with " +
                                         std::to_string(inputs_.size()) + " inputs");
-        for (std::size_t j = 0; j < n; ++j) inputs_[j].set_data(values[j]);
+        for (std::size_t j = 0; j < inputs_.size(); ++j) inputs_[j].set_data(values[j]);
     }
 
     // Recomputes every interior node's data from the leaves' current data, and sets its
@@ -87,44 +145,19 @@ public:
         auto& ctx = detail::context<T>();
         refresh(ctx);
         const detail::Walking<T> walking(ctx, "Graph.forward()");
-        Program& p = p_;
+        Program& p = *p_;
+        if (ctx.stale != &p) detail::settle(ctx);  // another program's
+        p.forwarded = true;
+        p.backwarded = false;
+        leave_stale(ctx, p);
         T* data = p.data.data();
         for (std::size_t s = 0; s < p.leaves; ++s) data[s] = p.nodes[s]->data;
         detail::Poll<T> poll(ctx);
         const std::size_t entries = p.op.size();
-        for (std::size_t i = 0; i < entries; ++i) {
-            if (p.lanes[i] > 1) {
-                if (p.lanes[i] == 4)
-                    forward_neurons<4>(p, i, data);
-                else
-                    forward_neurons<2>(p, i, data);
-                i += p.lanes[i] - 1;
-                poll();
-                continue;
-            }
-            T& out = data[p.leaves + i];
-            const std::uint32_t a = p.a[i], b = p.b[i];
-            visit(
-                p.op[i],
-                [&](auto row) {
-                    using Rule = decltype(row);
-                    if constexpr (Rule::custom) {
-                        return 0;  // refused by capture()
-                    } else if constexpr (Rule::arity == op::many) {
-                        out = forward_neuron(p, i, data);
-                    } else if constexpr (Rule::arity == 2) {
-                        out = Rule::forward(data[a], data[b]);
-                    } else if constexpr (Rule::arity == 1) {
-                        out = Rule::forward(data[a], Rule::constant ? p.constants[b] : T(0));
-                    }
-                    return 0;
-                },
-                0);
-            poll();
-        }
-        for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
-            p.nodes[s]->data = data[s];
-            p.nodes[s]->grad = T(0);  // as in a freshly built graph
+        for (std::size_t i = 0; i < entries;) {
+            const std::size_t from = i;
+            i = forward_chunk(p, i, std::min(entries, i + detail::poll_interval), data);
+            poll(static_cast<unsigned>(i - from));
         }
     }
 
@@ -134,39 +167,23 @@ public:
         auto& ctx = detail::context<T>();
         refresh(ctx);
         const detail::Walking<T> walking(ctx, "Graph.backward()");
-        Program& p = p_;
+        Program& p = *p_;
+        if (ctx.stale != &p) detail::settle(ctx);  // another program's
+        p.backwarded = true;
+        leave_stale(ctx, p);
         const T* data = p.data.data();
         T* grad = p.grad.data();
         for (std::size_t s = 0; s < p.leaves; ++s) grad[s] = p.nodes[s]->grad;
         std::fill(grad + p.leaves, grad + p.nodes.size(), T(0));
         grad[p.nodes.size() - 1] = T(1);  // the root: the last slot
         detail::Poll<T> poll(ctx);
-        for (std::size_t i = p.op.size(); i-- > 0;) {
-            const std::size_t o = p.leaves + i;
-            const T g = grad[o];
-            const std::uint32_t a = p.a[i], b = p.b[i];
-            visit(
-                p.op[i],
-                [&](auto row) {
-                    using Rule = decltype(row);
-                    if constexpr (!Rule::gradient || Rule::custom) {
-                        return 0;  // custom: refused by capture()
-                    } else if constexpr (Rule::arity == op::many) {
-                        backward_neuron(p, i, data, grad);
-                    } else if constexpr (Rule::arity == 2) {
-                        const Partials<T> d = Rule::partials(data[a], data[b], data[o]);
-                        grad[a] += d.dx * g;
-                        grad[b] += d.dy * g;
-                    } else if constexpr (Rule::arity == 1) {
-                        const T k = Rule::constant ? p.constants[b] : T(0);
-                        grad[a] += Rule::partials(data[a], k, data[o]).dx * g;
-                    }
-                    return 0;
-                },
-                0);
-            poll();
+        for (std::size_t i = p.op.size(); i > 0;) {
+            const std::size_t from = i;
+            i = backward_chunk(p, i, i > detail::poll_interval ? i - detail::poll_interval : 0,
+                               data, grad);
+            poll(static_cast<unsigned>(from - i));
         }
-        for (std::size_t s = 0; s < p.nodes.size(); ++s) p.nodes[s]->grad = grad[s];
+        for (std::size_t s = 0; s < p.leaves; ++s) p.nodes[s]->grad = grad[s];
     }
 
     // Recomputes every interior node from its inputs' data in the nodes, one node at a
@@ -174,7 +191,7 @@ public:
     // nodes hold (0 after a replay; infinity where only one of the two is nan). Changes
     // nothing.
     T check() const {
-        const Program& p = p_;
+        const Program& p = *p_;
         T worst = T(0);
         for (std::size_t s = p.leaves; s < p.nodes.size(); ++s) {
             Node<T>& n = *p.nodes[s];
@@ -227,11 +244,33 @@ private:
         std::vector<T> constants;
         std::vector<std::uint32_t> operands;
         std::vector<T> data, grad;  // by slot
-        // By entry: how many neurons forward() computes together from this one (group()).
+        // By entry: the size of the group of neurons it starts, or the end of one (group()).
         std::vector<std::uint8_t> lanes;
+        // By entry, for the first of a group: where in `packed` its weights are, transposed
+        // (the k-th weight of each of its G neurons together), and pack_first if it is the
+        // first group of those weights in the program, which copies them there.
+        std::vector<std::uint32_t> pack;
+        std::vector<T> packed;
         std::uint64_t expansions = 0;  // Context::expansions when captured
         bool has_fused = false;
+        // What write_stale() writes (the inner state of the eager path after the same calls):
+        // the bias and products of the last forward(), if one ran since capture or since it
+        // last wrote them; the uniform inner grads of the last backward(), if one ran after
+        // it, else none.
+        bool forwarded = false, backwarded = false;
     };
+
+    // The program, where Context::stale can point: at a fixed address, and settled before
+    // it goes.
+    struct Drop {
+        void operator()(Program* p) const noexcept {
+            auto& ctx = detail::context<T>();
+            if (ctx.stale == p) detail::settle(ctx);
+            delete p;
+        }
+    };
+    using Owned = std::unique_ptr<Program, Drop>;
+    static Owned own(Program p) { return Owned(new Program(std::move(p))); }
 
     // Calls f(input) for each input of an interior node, in order (a fused neuron: bias,
     // weights, then inputs).
@@ -333,30 +372,60 @@ private:
 
     // The neurons of a layer are consecutive entries on the same run of inputs. Each one's
     // sum is a chain of dependent additions (micrograd's order, kept for the bits), so
-    // forward() computes up to four of them together, their chains interleaved: the same
-    // additions in the same order per neuron, with the adder's latency overlapped. A group
-    // is entries in runs (record()) of the same size and inputs whose weights and biases
-    // come before the group.
+    // forward() computes up to 16 of them together: for each input, its product with the
+    // next weight of every neuron of the group is added to that neuron's sum. The same
+    // additions in the same order per neuron, vectorized across the neurons, with the
+    // adder's latency overlapped; the weights are read from a copy transposed for that
+    // (`packed`, made once per forward() for all the groups that share them: a layer's,
+    // for every sample). backward() adds a group's contributions to each input's grad in
+    // one pass per four neurons, in the order of the entries (last first).
+    // A group is 2, 4, 8 or 16 entries in runs (record()) of the same size and inputs
+    // whose weights and biases come before the group, each neuron's after the previous
+    // one's (as nn lays them out; so they are apart, each of their grads gets one
+    // contribution from the group, and any order of the runs' elements gives the same
+    // bits). Its first entry holds its size in `lanes`, its last one group_tail and the
+    // distance back to the first.
     static void group(Program& p) {
         const std::size_t entries = p.op.size();
         p.lanes.assign(entries, 1);
+        p.pack.assign(entries, 0);
         auto head = [&p](std::size_t i) { return p.operands.data() + p.b[i]; };
         auto joins = [&](std::size_t first, std::size_t i) {
             if (i >= entries || !is_fused(p.op[i]) || !(head(i)[0] & in_runs)) return false;
             const std::uint32_t* a = head(first);
             const std::uint32_t* b = head(i);
             const std::size_t before = p.leaves + first, n = b[0] & ~in_runs;
-            return b[0] == a[0] && b[2] == a[2] && b[1] + n <= before && p.a[i] < before;
+            if (b[0] != a[0] || b[2] != a[2] || b[1] + n > before || p.a[i] >= before) return false;
+            if (i == first) return true;
+            // after the previous neuron's weights and bias
+            const std::size_t last = std::max<std::size_t>(head(i - 1)[1] + n - 1, p.a[i - 1]);
+            return std::min<std::size_t>(b[1], p.a[i]) > last;
         };
+        // The first group of each pack, by its first weight slot and size.
+        std::unordered_map<std::uint64_t, std::size_t> packs;
         for (std::size_t i = 0; i < entries;) {
             std::size_t g = 1;
             if (joins(i, i)) {
                 while (g < max_lanes && joins(i, i + g)) ++g;
-                if (g == 3) g = 2;  // groups of 4, 2 or 1
+                while (g & (g - 1)) g &= g - 1;  // a power of two
             }
             p.lanes[i] = static_cast<std::uint8_t>(g);
+            if (g > 1) {
+                p.lanes[i + g - 1] = static_cast<std::uint8_t>(group_tail | (g - 1));
+                const auto [at, first] = packs.emplace(std::uint64_t{head(i)[1]} << 5 | g, i);
+                bool same = true;  // as the pack's first group's (else a pack of its own)
+                for (std::size_t j = 1; j < g && same; ++j)
+                    same = head(at->second + j)[1] == head(i + j)[1];
+                if (first || !same) {
+                    p.pack[i] = static_cast<std::uint32_t>(p.packed.size()) | pack_first;
+                    p.packed.resize(p.packed.size() + g * (head(i)[0] & ~in_runs));
+                } else {
+                    p.pack[i] = p.pack[at->second] & ~pack_first;
+                }
+            }
             i += g;
         }
+        if (p.packed.size() >= pack_first) throw std::length_error("Graph: too many weights");
     }
 
     // The inputs must be distinct leaves of the graph (slots marked in `pending`).
@@ -385,121 +454,321 @@ private:
 
     // Captures again if a fused neuron of the program was expanded since capture.
     void refresh(const detail::Context<T>& ctx) {
-        if (!p_.has_fused || ctx.expansions == p_.expansions) return;
-        for (std::size_t i = 0; i < p_.op.size(); ++i) {
-            if (p_.nodes[p_.leaves + i]->op != p_.op[i]) {
-                p_ = capture(root_, inputs_);
+        if (!p_->has_fused || ctx.expansions == p_->expansions) return;
+        for (std::size_t i = 0; i < p_->op.size(); ++i) {
+            if (p_->nodes[p_->leaves + i]->op != p_->op[i]) {
+                p_ = own(capture(root_, inputs_));
                 return;
             }
         }
-        p_.expansions = ctx.expansions;
+        p_->expansions = ctx.expansions;
+    }
+
+    // After a replay of p: its fused neurons' inner state is in its arrays (Context::stale).
+    static void leave_stale(detail::Context<T>& ctx, Program& p) noexcept {
+        if (!p.has_fused) return;
+        ctx.stale = &p;
+        ctx.write_stale = &write_stale;
+    }
+
+    // Writes the inner state of p's fused neurons to their blocks (Program::forwarded,
+    // backwarded), as the eager path leaves it.
+    static void write_stale(void* program) noexcept {
+        Program& p = *static_cast<Program*>(program);
+        const T* data = p.data.data();
+        for (std::size_t i = 0; i < p.op.size(); ++i) {
+            if (!is_fused(p.op[i])) continue;
+            Node<T>& node = *p.nodes[p.leaves + i];
+            if (p.forwarded) {
+                Fused<T>& f = detail::fused_part(node);
+                const std::uint32_t* ops = p.operands.data() + p.b[i];
+                f.bias = data[p.a[i]];
+                for (std::uint32_t k = 0; k < f.n; ++k)
+                    f.prod()[k] = op::Mul::forward(data[weight(ops, k)], data[input(ops, k)]);
+            }
+            detail::free_inner_grads(node);
+            if (p.backwarded) {
+                node.inner_grad = neuron_grad(p, i, data, p.grad.data());
+                node.flags |= detail::flag_fused_uniform;
+            } else {
+                node.flags &= ~detail::flag_fused_uniform;
+            }
+        }
+        p.forwarded = false;  // the blocks hold it now
     }
 
     // A fused neuron's operands: its weights' and inputs' slots, listed, or the first of
     // each run of consecutive slots (flagged in_runs, beside n; so nn's neurons are).
     static constexpr std::uint32_t in_runs = 1u << 31;
-    static constexpr std::size_t max_lanes = 4;
+    static constexpr std::size_t max_lanes = 16;
+    static constexpr std::uint32_t pack_first = 1u << 31;  // in `pack`: group()
+    static constexpr std::uint8_t group_tail = 0x80;       // in `lanes`: group()
 
-    // A fused neuron's value: micrograd's sum((wi*xi ...), b) in its order, then its relu;
-    // the products and the bias go to the node's block, where expand() reads them.
-    static T forward_neuron(Program& p, std::size_t i, const T* data) {
-        Node<T>& node = *p.nodes[p.leaves + i];
-        T* prod = start_neuron(p, i, data);
-        const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0] & ~in_runs;
-        if (ops[0] & in_runs) {
-            products(prod, data + ops[1], data + ops[2], n);
-        } else {
-            for (std::uint32_t k = 0; k < n; ++k)
-                prod[k] = op::Mul::forward(data[ops[1 + k]], data[ops[1 + n + k]]);
-        }
-        T sum = data[p.a[i]];
-        for (std::uint32_t k = 0; k < n; ++k) sum = op::Add::forward(sum, prod[k]);
-        return finish_neuron(node, sum);
+    // forward() from entry i to stop (or the end of the group there); returns where it
+    // stopped. backward_chunk(): backward() from entry i - 1 down to stop.
+    static std::size_t forward_chunk(Program& p, std::size_t i, std::size_t stop, T* data) {
+#ifdef MICROGRAD_AVX2
+        if (detail::has_avx2()) return forward_chunk_avx2(p, i, stop, data);
+#endif
+        return forward_entries(p, i, stop, data);
+    }
+    static std::size_t backward_chunk(const Program& p, std::size_t i, std::size_t stop,
+                                      const T* data, T* grad) {
+#ifdef MICROGRAD_AVX2
+        if (detail::has_avx2()) return backward_chunk_avx2(p, i, stop, data, grad);
+#endif
+        return backward_entries(p, i, stop, data, grad);
+    }
+#ifdef MICROGRAD_AVX2
+    MICROGRAD_AVX2 MICROGRAD_FLATTEN static std::size_t forward_chunk_avx2(Program& p,
+                                                                           std::size_t i,
+                                                                           std::size_t stop,
+                                                                           T* data) {
+        return forward_entries(p, i, stop, data);
+    }
+    MICROGRAD_AVX2 MICROGRAD_FLATTEN static std::size_t backward_chunk_avx2(
+        const Program& p, std::size_t i, std::size_t stop, const T* data, T* grad) {
+        return backward_entries(p, i, stop, data, grad);
+    }
+#endif
+    MICROGRAD_FLATTEN static std::size_t forward_entries(Program& p, std::size_t i,
+                                                         std::size_t stop, T* data) {
+        while (i < stop) i += forward_entry(p, i, data);
+        return i;
+    }
+    MICROGRAD_FLATTEN static std::size_t backward_entries(const Program& p, std::size_t i,
+                                                          std::size_t stop, const T* data,
+                                                          T* grad) {
+        while (i > stop) i -= backward_entry(p, i - 1, data, grad);
+        return i;
     }
 
-    // G neurons of a group (group()) at once: each one's sum in its own order, interleaved.
+    // Computes entry i (and the rest of its group, if it starts one) into data and into
+    // its node; returns how many entries that was.
+    static std::size_t forward_entry(Program& p, std::size_t i, T* data) {
+        const std::size_t g = p.lanes[i];
+        switch (g) {
+            case 16: forward_neurons<16>(p, i, data); break;
+            case 8: forward_neurons<8>(p, i, data); break;
+            case 4: forward_neurons<4>(p, i, data); break;
+            case 2: forward_neurons<2>(p, i, data); break;
+            default: forward_one(p, i, data);
+        }
+        for (std::size_t j = 0; j < g; ++j) {
+            Node<T>& node = *p.nodes[p.leaves + i + j];
+            node.data = data[p.leaves + i + j];
+            node.grad = T(0);  // as in a freshly built graph
+        }
+        return g;
+    }
+
+    static void forward_one(Program& p, std::size_t i, T* data) {
+        T& out = data[p.leaves + i];
+        const std::uint32_t a = p.a[i], b = p.b[i];
+        visit(
+            p.op[i],
+            [&](auto row) {
+                using Rule = decltype(row);
+                if constexpr (Rule::custom) {
+                    return 0;  // refused by capture()
+                } else if constexpr (Rule::arity == op::many) {
+                    if (p.operands[b] & in_runs)
+                        forward_neurons<1>(p, i, data);
+                    else
+                        out = forward_neuron(p, i, data);
+                } else if constexpr (Rule::arity == 2) {
+                    out = Rule::forward(data[a], data[b]);
+                } else if constexpr (Rule::arity == 1) {
+                    out = Rule::forward(data[a], Rule::constant ? p.constants[b] : T(0));
+                }
+                return 0;
+            },
+            0);
+    }
+
+    // Propagates entry i's grad (and, if it ends a group, the whole group's) into its
+    // inputs' grads; returns how many entries that was.
+    static std::size_t backward_entry(const Program& p, std::size_t i, const T* data, T* grad) {
+        if (p.lanes[i] & group_tail) {
+            const std::size_t first = i - (p.lanes[i] & ~group_tail), g = p.lanes[first];
+            for (std::size_t j = 0; j < g; ++j)  // final: their consumers come after them
+                p.nodes[p.leaves + first + j]->grad = grad[p.leaves + first + j];
+            if (g == 2) {
+                backward_neurons<2>(p, first, data, grad);
+            } else {
+                for (std::size_t j = g; j > 0; j -= 4)
+                    backward_neurons<4>(p, first + j - 4, data, grad);
+            }
+            return g;
+        }
+        const std::size_t o = p.leaves + i;
+        const T g = grad[o];
+        p.nodes[o]->grad = g;  // final: its consumers come after it
+        const std::uint32_t a = p.a[i], b = p.b[i];
+        visit(
+            p.op[i],
+            [&](auto row) {
+                using Rule = decltype(row);
+                if constexpr (!Rule::gradient || Rule::custom) {
+                    return 0;  // custom: refused by capture()
+                } else if constexpr (Rule::arity == op::many) {
+                    if (p.operands[b] & in_runs)
+                        backward_neurons<1>(p, i, data, grad);
+                    else
+                        backward_neuron(p, i, data, grad);
+                } else if constexpr (Rule::arity == 2) {
+                    const Partials<T> d = Rule::partials(data[a], data[b], data[o]);
+                    grad[a] += d.dx * g;
+                    grad[b] += d.dy * g;
+                } else if constexpr (Rule::arity == 1) {
+                    const T k = Rule::constant ? p.constants[b] : T(0);
+                    grad[a] += Rule::partials(data[a], k, data[o]).dx * g;
+                }
+                return 0;
+            },
+            0);
+        return 1;
+    }
+
+    // A fused neuron's k-th weight's and input's slots.
+    static std::uint32_t weight(const std::uint32_t* ops, std::uint32_t k) {
+        return ops[0] & in_runs ? ops[1] + k : ops[1 + k];
+    }
+    static std::uint32_t input(const std::uint32_t* ops, std::uint32_t k) {
+        return ops[0] & in_runs ? ops[2] + k : ops[1 + ops[0] + k];
+    }
+
+    // A fused neuron with listed operands: micrograd's sum((wi*xi ...), b) in its order,
+    // then its relu. (Its block's products and bias are left to write_stale().)
+    static T forward_neuron(const Program& p, std::size_t i, const T* data) {
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        T sum = data[p.a[i]];
+        for (std::uint32_t k = 0; k < ops[0]; ++k)
+            sum =
+                op::Add::forward(sum, op::Mul::forward(data[weight(ops, k)], data[input(ops, k)]));
+        return finish_neuron(p, i, sum);
+    }
+
+    // The same for the G neurons in runs of a group (group()) at once, or for one neuron
+    // in runs (G = 1, its weights read in place).
     template <int G>
     static void forward_neurons(Program& p, std::size_t i, T* data) {
-        const std::uint32_t n = p.operands[p.b[i]] & ~in_runs;
-        T* prod[G];
-        T sum[G];
-        for (int j = 0; j < G; ++j) {
-            const std::uint32_t* ops = p.operands.data() + p.b[i + j];
-            prod[j] = start_neuron(p, i + j, data);
-            products(prod[j], data + ops[1], data + ops[2], n);
-            sum[j] = data[p.a[i + j]];
+        const std::uint32_t* head = p.operands.data() + p.b[i];
+        const std::uint32_t n = head[0] & ~in_runs;
+        T* w = G == 1 ? data + head[1] : p.packed.data() + (p.pack[i] & ~pack_first);
+        if (G > 1 && (p.pack[i] & pack_first)) {
+            for (int j = 0; j < G; ++j) {
+                const T* row = data + p.operands[p.b[i + j] + 1];
+                for (std::uint32_t k = 0; k < n; ++k) w[k * G + j] = row[k];
+            }
         }
-        for (std::uint32_t k = 0; k < n; ++k)
-            for (int j = 0; j < G; ++j) sum[j] = op::Add::forward(sum[j], prod[j][k]);
-        for (int j = 0; j < G; ++j)
-            data[p.leaves + i + j] = finish_neuron(*p.nodes[p.leaves + i + j], sum[j]);
+        T sum[G];
+        for (int j = 0; j < G; ++j) sum[j] = data[p.a[i + j]];
+        add_products<G>(sum, w, data + head[2], n);
+        for (int j = 0; j < G; ++j) data[p.leaves + i + j] = finish_neuron(p, i + j, sum[j]);
     }
 
-    // A neuron about to be computed: no inner grads yet (as in a freshly built graph), its
-    // bias recorded for expand(); returns where its products go.
-    static T* start_neuron(Program& p, std::size_t i, const T* data) {
-        Node<T>& node = *p.nodes[p.leaves + i];
-        detail::free_inner_grads(node);
-        node.flags &= ~detail::flag_fused_uniform;
-        Fused<T>& f = detail::fused_part(node);
-        f.bias = data[p.a[i]];
-        return f.prod();
-    }
-
-    static T finish_neuron(const Node<T>& node, T sum) {
-        return node.op == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
-    }
-
-    // The products of two runs (apart from prod: the compiler may vectorize).
-    static void products(T* __restrict prod, const T* __restrict w, const T* __restrict x,
-                         std::uint32_t n) {
-        for (std::uint32_t k = 0; k < n; ++k) prod[k] = op::Mul::forward(w[k], x[k]);
-    }
-
-    // A fused neuron's backward step in a freshly built graph (propagate_fused's first):
-    // every inner grad is g; the node keeps it as its uniform inner grad.
-    static void backward_neuron(Program& p, std::size_t i, const T* data, T* grad) {
-        const std::size_t o = p.leaves + i;
-        Node<T>& node = *p.nodes[o];
-        const bool relu = node.op == Op::neuron_relu;
-        const T from_relu = relu ? op::Relu::partials(T(0), T(0), data[o]).dx * grad[o] : T(0);
-        const T g = T(0) + (relu ? from_relu : grad[o]);
-        detail::free_inner_grads(node);
-        node.inner_grad = g;
-        node.flags |= detail::flag_fused_uniform;
-        const std::uint32_t* ops = p.operands.data() + p.b[i];
-        const std::uint32_t n = ops[0] & ~in_runs;
-        const T to_bias = (n == 1 && !relu) ? grad[o] : g;
-        if (ops[0] & in_runs) {
-            // Every slot here gets one contribution (record()): any order gives the same bits.
-            grad[p.a[i]] += to_bias;
-            contributions(grad + ops[1], grad + ops[2], data + ops[1], data + ops[2], n, g);
+    // sum[j] = sum[j] + w[k * G + j] * x[k] for k = 0, 1, ... n - 1, for each j < G: G chains
+    // of roundings, each in micrograd's order. Where the compiler has vector types (GCC,
+    // Clang), the G sums are held in vector registers across the loop, one rounding per
+    // lane; left to itself, its vectorizer would vectorize the loop over k instead, adding
+    // the lanes one at a time.
+    template <int G>
+    static void add_products(T* sum, const T* w, const T* x, std::uint32_t n) {
+#if defined(__GNUC__)
+        if constexpr (G > 1) {
+            constexpr std::size_t bytes = std::min<std::size_t>(16, G * sizeof(T));
+            constexpr int lanes = static_cast<int>(bytes / sizeof(T)), vectors = G / lanes;
+            typedef T V __attribute__((vector_size(bytes)));
+            V acc[vectors];
+            std::memcpy(acc, sum, sizeof acc);
+            for (std::uint32_t k = 0; k < n; ++k, w += G) {
+                V xk;
+                for (int l = 0; l < lanes; ++l) xk[l] = x[k];
+                for (int v = 0; v < vectors; ++v) {
+                    V wk;
+                    std::memcpy(&wk, w + v * lanes, sizeof wk);
+                    acc[v] = acc[v] + wk * xk;
+                }
+            }
+            std::memcpy(sum, acc, sizeof acc);
             return;
         }
+#endif
+        for (std::uint32_t k = 0; k < n; ++k, w += G)
+            for (int j = 0; j < G; ++j)
+                sum[j] = op::Add::forward(sum[j], op::Mul::forward(w[j], x[k]));
+    }
+
+    static T finish_neuron(const Program& p, std::size_t i, T sum) {
+        return p.op[i] == Op::neuron_relu ? op::Relu::forward(sum, T(0)) : sum;
+    }
+
+    // A fused neuron's inner grads in a freshly built graph after backward() (all the same:
+    // propagate_fused's first).
+    static T neuron_grad(const Program& p, std::size_t i, const T* data, const T* grad) {
+        const std::size_t o = p.leaves + i;
+        const bool relu = p.op[i] == Op::neuron_relu;
+        const T from_relu = relu ? op::Relu::partials(T(0), T(0), data[o]).dx * grad[o] : T(0);
+        return T(0) + (relu ? from_relu : grad[o]);
+    }
+
+    // The bias's share: s[0]'s grad, which is the node's own when s[0] is the node.
+    static T to_bias(const Program& p, std::size_t i, const T* grad, std::uint32_t n, T g) {
+        const std::size_t o = p.leaves + i;
+        return (n == 1 && p.op[i] == Op::neuron) ? grad[o] : g;
+    }
+
+    // A fused neuron's backward step with listed operands, in micrograd's order.
+    static void backward_neuron(const Program& p, std::size_t i, const T* data, T* grad) {
+        const T g = neuron_grad(p, i, data, grad);
+        const std::uint32_t* ops = p.operands.data() + p.b[i];
+        const std::uint32_t n = ops[0];
         const std::uint32_t* w = ops + 1;
         const std::uint32_t* x = w + n;
         for (std::uint32_t k = n - 1; k > 0; --k) {
             grad[w[k]] += data[x[k]] * g;
             grad[x[k]] += data[w[k]] * g;
         }
-        grad[p.a[i]] += to_bias;  // before m[0], as micrograd's order
+        grad[p.a[i]] += to_bias(p, i, grad, n, g);  // before m[0], as micrograd's order
         grad[w[0]] += data[x[0]] * g;
         grad[x[0]] += data[w[0]] * g;
     }
 
-    // w's and x's grads from the products w[k] * x[k] whose grad is g, for two runs apart.
-    static void contributions(T* __restrict w_grad, T* __restrict x_grad, const T* __restrict w,
-                              const T* __restrict x, std::uint32_t n, T g) {
+    // The same for the G neurons in runs of a group (group()), last first as backward()
+    // sweeps them: every slot of their weights and biases gets one contribution, any order
+    // giving the same bits, and each input's grad gets theirs in the order of the sweep.
+    template <int G>
+    static void backward_neurons(const Program& p, std::size_t i, const T* data, T* grad) {
+        const std::uint32_t* head = p.operands.data() + p.b[i];
+        const std::uint32_t n = head[0] & ~in_runs;
+        const T* x = data + head[2];
+        T* x_grad = grad + head[2];
+        const T* w[G];
+        T* w_grad[G];
+        T g[G];
+        for (int j = G; j-- > 0;) {
+            const std::uint32_t at = p.operands[p.b[i + j] + 1];
+            w[j] = data + at;
+            w_grad[j] = grad + at;
+            g[j] = neuron_grad(p, i + j, data, grad);
+            grad[p.a[i + j]] += to_bias(p, i + j, grad, n, g[j]);
+        }
+        MICROGRAD_IVDEP
         for (std::uint32_t k = 0; k < n; ++k) {
-            w_grad[k] += x[k] * g;
-            x_grad[k] += w[k] * g;
+            const T xk = x[k];
+            T xg = x_grad[k];
+            for (int j = G; j-- > 0;) {
+                w_grad[j][k] += xk * g[j];
+                xg += w[j][k] * g[j];
+            }
+            x_grad[k] = xg;
         }
     }
 
     Value<T> root_;
     std::vector<Value<T>> inputs_;
-    Program p_;
+    Owned p_;
 };
 
 }  // namespace micrograd

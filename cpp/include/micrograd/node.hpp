@@ -81,12 +81,29 @@ struct Context {
     bool walking = false;          // a walk over the nodes' counts runs (detail::Walking)
     std::uint64_t expansions = 0;  // fused neurons expand()ed so far: a Graph checks its own
     Hooks<T> hooks;
+    // A Graph's program (graph.hpp) whose last replay left the inner state of its fused
+    // neurons (the products and bias that expand() reads, the inner grads that backward()
+    // accumulates into) in the program's arrays rather than in their blocks, and the
+    // function that writes it there: settle() calls it before anything reads that state.
+    void* stale = nullptr;
+    void (*write_stale)(void*) noexcept = nullptr;
 };
 
 template <class T>
 Context<T>& context() {
     static auto* instance = new Context<T>();
     return *instance;
+}
+
+// Writes the inner state of the fused neurons that a replay left in its program (see
+// Context::stale) to their blocks. Called by whatever reads that state (expand(),
+// backward()); a replay does it for another graph's program before its own.
+template <class T>
+void settle(Context<T>& ctx) noexcept {
+    if (ctx.stale == nullptr) return;
+    void* program = ctx.stale;
+    ctx.stale = nullptr;
+    ctx.write_stale(program);
 }
 
 template <class T>
