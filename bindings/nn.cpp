@@ -221,7 +221,9 @@ void bind_nn(nb::module_& m) {
             LayerParams layer = layer_params(neurons);
             nb::list xs = as_list(x, "Layer input");
             const Operands in = operands<double>(xs, "Layer input");  // `xs` owns the values
-            return layer_result(micrograd::layer_forward(layer, in.data(), in.size()));
+            std::vector<V> out;
+            micrograd::layer_forward(layer, in.data(), in.size(), out);
+            return layer_result(std::move(out));
         },
         "neurons"_a, "x"_a,
         nb::sig(

@@ -66,13 +66,14 @@ TEST_CASE("layer_forward: one shared row of values, a new leaf per neuron for a 
     const Value<double> a(1.0);
     const Operand<double> mixed[] = {{&a, 0.0}, {nullptr, 0.5}};
     const std::size_t before = live<double>();
-    std::vector<Value<double>> out = micrograd::layer_forward(net.layers[0], mixed, 2);
+    std::vector<Value<double>> out;
+    micrograd::layer_forward(net.layers[0], mixed, 2, out);
     CHECK(live<double>() - before == 2 + 2);  // two neurons, and one leaf for 0.5 each
     CHECK(out[0].data() == relu(0.25 + 0.5 * 1.0 + -1.0 * 0.5));
     out.clear();
     CHECK(live<double>() == before);
     const Operand<double> values[] = {{&a, 0.0}, {&a, 0.0}};
-    out = micrograd::layer_forward(net.layers[0], values, 2);
+    micrograd::layer_forward(net.layers[0], values, 2, out);
     CHECK(live<double>() - before == 2);  // no new leaf
 }
 

@@ -17,6 +17,15 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+// A function that inlines everything it calls, where the compiler can be told so: a
+// replay's sweeps (graph.hpp: the op table's dispatch included) and a layer's forward pass
+// (mlp.hpp), whose calls GCC otherwise leaves out of line.
+#if defined(__GNUC__) || defined(__clang__)
+#define MICROGRAD_FLATTEN __attribute__((flatten))
+#else
+#define MICROGRAD_FLATTEN
+#endif
+
 namespace micrograd {
 
 namespace detail {

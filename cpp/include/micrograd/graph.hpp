@@ -37,13 +37,6 @@
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define MICROGRAD_AVX2 __attribute__((target("avx2")))
 #endif
-// A sweep's loop inlines everything it calls (the op table's dispatch included), in each
-// of its compilations.
-#if defined(__GNUC__) || defined(__clang__)
-#define MICROGRAD_FLATTEN __attribute__((flatten))
-#else
-#define MICROGRAD_FLATTEN
-#endif
 
 namespace micrograd {
 namespace detail {

@@ -24,19 +24,19 @@ template <class T>
 using LayerParams = std::vector<NeuronParams<T>>;
 
 // micrograd's Layer.__call__: every neuron on the same n inputs, in order, each one fused
-// node (fused.hpp's neuron()). The neurons share one row of x's nodes; a number in x
-// becomes a new leaf for each neuron instead, as micrograd's `wi * xi` makes a Value(xi)
-// at each use. std::invalid_argument, before any node is made, when a neuron has not
-// exactly n weights.
+// node (fused.hpp's neuron()), into `out` (cleared first; its capacity is reused). The
+// neurons share one row of x's nodes; a number in x becomes a new leaf for each neuron
+// instead, as micrograd's `wi * xi` makes a Value(xi) at each use. std::invalid_argument,
+// before any node is made, when a neuron has not exactly n weights.
 template <class T>
-std::vector<Value<T>> layer_forward(const LayerParams<T>& layer, const Operand<T>* x,
-                                    std::size_t n) {
+MICROGRAD_FLATTEN void layer_forward(const LayerParams<T>& layer, const Operand<T>* x,
+                                     std::size_t n, std::vector<Value<T>>& out) {
     for (const NeuronParams<T>& p : layer)
         if (p.w.size() != n)
             throw std::invalid_argument("Neuron(" + std::to_string(p.w.size()) + ") got " +
                                         std::to_string(n) + " inputs; it needs exactly " +
                                         std::to_string(p.w.size()));
-    std::vector<Value<T>> out;
+    out.clear();
     out.reserve(layer.size());
     bool numbers = false;
     for (std::size_t k = 0; k < n; ++k) numbers |= x[k].value == nullptr;
@@ -47,7 +47,6 @@ std::vector<Value<T>> layer_forward(const LayerParams<T>& layer, const Operand<T
         const NodeRow<T> shared(x, n);
         for (const NeuronParams<T>& p : layer) out.push_back(neuron(p.w, p.b, shared, p.relu));
     }
-    return out;
 }
 
 // micrograd's MLP.__call__: the layers in turn, from the n operands x. With no layers
@@ -55,12 +54,13 @@ std::vector<Value<T>> layer_forward(const LayerParams<T>& layer, const Operand<T
 template <class T>
 std::vector<Value<T>> mlp_forward(const std::vector<LayerParams<T>>& layers, const Operand<T>* x,
                                   std::size_t n) {
-    std::vector<Value<T>> out;
+    std::vector<Value<T>> out, next;  // this layer's values, and the one before's
     std::vector<Operand<T>> in;
     for (const LayerParams<T>& layer : layers) {
-        out = layer_forward(layer, x, n);  // done with x (the last layer's values) first
-        in.clear();
-        for (const Value<T>& v : out) in.push_back({&v, T(0)});
+        layer_forward(layer, x, n, next);  // reads `out` through x; `next` is free
+        out.swap(next);
+        in.assign(out.size(), Operand<T>{nullptr, T(0)});
+        for (std::size_t k = 0; k < out.size(); ++k) in[k].value = &out[k];
         x = in.data(), n = in.size();
     }
     return out;
