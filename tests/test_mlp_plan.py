@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import pickle
 import random
 import subprocess
@@ -113,7 +114,7 @@ def test_no_leak_report_at_exit_with_a_user_defined_neuron() -> None:
         PLAIN.layers[0].me = PLAIN
         """
     )
-    env = {"MICROGRAD_CPP_LEAK_WARNINGS": "1", "PATH": ""}
+    env = {**os.environ, "MICROGRAD_CPP_LEAK_WARNINGS": "1"}  # LD_PRELOAD under ASan too
     run = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
