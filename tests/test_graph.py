@@ -509,9 +509,12 @@ def test_cross_entropy_replay_far_from_the_captured_scores() -> None:
     assert not problems, problems
 
 
-def mse_of(outs: Any) -> mg.Value:
+def outputs_and_loss(model: nn.MLP, xs: list[Any]) -> tuple[list[mg.Value], mg.Value]:
+    """The model's two outputs on xs, and their MSE against fixed targets."""
+    outs = model(xs)
+    assert isinstance(outs, list)
     loss: mg.Value = nn.mse_loss(outs, [0.25, -0.5])
-    return loss
+    return outs, loss
 
 
 @pytest.mark.parametrize("when", ["before_capture", "after_capture"])
@@ -522,9 +525,7 @@ def test_expanded_neurons_replay_like_eager(when: str) -> None:
     random.seed(11)
     model = nn.MLP(3, [4, 2])
     xs = [mg.Value(x) for x in (0.5, -1.5, 1.0)]
-    outs = model(xs)
-    assert isinstance(outs, list)
-    loss = mse_of(outs)
+    outs, loss = outputs_and_loss(model, xs)
     if when == "before_capture":
         walk(loss)
     g = mg.Graph(loss, inputs=xs)
@@ -542,9 +543,7 @@ def test_expanded_neurons_replay_like_eager(when: str) -> None:
     assert len(walk(loss)) == len(nodes)
 
     model.zero_grad()
-    e_outs = model([mg.Value(x) for x in (1.0, 0.25, -2.0)])
-    assert isinstance(e_outs, list)
-    e_loss = mse_of(e_outs)
+    e_outs, e_loss = outputs_and_loss(model, [mg.Value(x) for x in (1.0, 0.25, -2.0)])
     e_loss.backward()
     want_outs = [(o.data, o.grad) for o in e_outs]
     assert all(
@@ -568,16 +567,12 @@ def test_neurons_expanded_after_the_update_show_the_replayed_step(
     random.seed(12)
     model = nn.MLP(3, [4, 2])
     xs = [mg.Value(x) for x in (0.5, -1.5, 1.0)]
-    outs = model(xs)
-    assert isinstance(outs, list)
-    loss = mse_of(outs)
+    _, loss = outputs_and_loss(model, xs)
     g = mg.Graph(loss, inputs=xs)
     new = [1.0, 0.25, -2.0]
     g.set_inputs(new)
     g.forward()
-    e_outs = model([mg.Value(x) for x in new])
-    assert isinstance(e_outs, list)
-    e_loss = mse_of(e_outs)
+    _, e_loss = outputs_and_loss(model, [mg.Value(x) for x in new])
     for _ in range(backwards):
         g.backward()  # interior grads restart each time, as in a freshly built graph
     if backwards:
@@ -589,7 +584,7 @@ def test_neurons_expanded_after_the_update_show_the_replayed_step(
         return snapshot([v for v in walk(root) if v._prev])  # leaves: shared, or not comparable
 
     if another_replay:  # which settles this one's first
-        replay(mg.Graph(mse_of(model(xs))))
+        replay(mg.Graph(outputs_and_loss(model, xs)[1]))
     got, want = interior(loss), interior(e_loss)
     assert got == want, f"only in replay: {got - want}\nonly in eager: {want - got}"
 
@@ -600,13 +595,13 @@ def test_eager_backward_after_a_replay_sees_the_replayed_inner_grads() -> None:
     random.seed(13)
     model = nn.MLP(3, [4, 2])
     xs = [mg.Value(x) for x in (0.5, -1.5, 1.0)]
-    loss = mse_of(model(xs))
+    _, loss = outputs_and_loss(model, xs)
     g = mg.Graph(loss, inputs=xs)
     g.set_inputs([1.0, 0.25, -2.0])
     replay(g)
     loss.backward()
     got = snapshot(walk(loss))
-    e_loss = mse_of(model([mg.Value(x) for x in (1.0, 0.25, -2.0)]))
+    _, e_loss = outputs_and_loss(model, [mg.Value(x) for x in (1.0, 0.25, -2.0)])
     model.zero_grad()
     e_loss.backward()
     e_loss.backward()
